@@ -1,0 +1,119 @@
+"""The server's settings: one frozen, keyword-only dataclass, validated on construction.
+
+Conventions: every ``*_timeout`` field is a number of seconds (``math.inf`` means "no limit"
+where the field says so), every ``*_size`` field is a number of bytes. A bad value raises
+:class:`~trio_asgi.ConfigError` naming the field, the value and what it should be, so the CLI
+can print it as is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from ._errors import ConfigError
+
+__all__ = ["Config", "LifespanMode"]
+
+#: ``"auto"``: run lifespan, but serve without it if the app does not support it.
+#: ``"on"``: run lifespan; an app that fails it is not served. ``"off"``: never run it.
+LifespanMode = Literal["auto", "on", "off"]
+_LIFESPAN_MODES: Final = ("auto", "on", "off")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """How :func:`~trio_asgi.serve` listens and behaves.
+
+    Every field has a default, so ``Config()`` serves on http://127.0.0.1:8000. Construct with
+    keywords: ``Config(port=0, keep_alive_timeout=2.0)``; derive variants with
+    :func:`dataclasses.replace`.
+
+    Attributes:
+        host (str): Address to listen on. ``"127.0.0.1"`` (the default) for this machine only,
+            ``"0.0.0.0"`` for every IPv4 interface, ``"::"`` for IPv6, or a host name, which
+            may resolve to several addresses (all are listened on).
+        port (int): TCP port, 0 to 65535. ``0`` asks the OS for a free port; read it back
+            from what ``await nursery.start(serve, app, config)`` returns.
+        root_path (str): The path prefix the app is mounted under behind a proxy, e.g.
+            ``"/api"`` (ASGI ``scope["root_path"]``, WSGI's ``SCRIPT_NAME``). ``""`` or a
+            string that starts with ``/`` and does not end with ``/``. ``scope["path"]`` is
+            the request path as received and is *not* prefixed with it (see docs/asgi.md).
+        lifespan (str): ``"auto"`` (default), ``"on"`` or ``"off"``; see
+            :data:`LifespanMode` and the ASGI lifespan spec 2.0.
+        access_log (bool): Log one line per response to the ``trio_asgi.access`` logger.
+        keep_alive_timeout (float): Seconds an idle keep-alive connection waits for the next
+            request (RFC 9112 section 9.3) before the server closes it. Also bounds how long
+            a new connection may take to send its first request head. Default 5.
+        graceful_timeout (float): Seconds in-flight requests get to finish once graceful
+            shutdown starts; then they are cancelled. ``math.inf`` waits for ever. Default 10.
+        disconnect_timeout (float): Seconds an app may keep running after its client
+            disconnected (it sees ``http.disconnect`` at once); then its task is cancelled.
+            Default 3.
+        date_header (bool): Add a ``Date`` header (RFC 9110 section 6.6.1) to responses that
+            lack one.
+        server_header (bool): Add ``Server: trio-asgi`` to responses that lack one.
+        body_buffer_size (int): Bytes of request body the server reads ahead of the app.
+            When this much is waiting for ``receive()``, the server stops reading the
+            socket (backpressure), so a fast client cannot make it buffer an upload.
+            Default 65536 (64 KiB); at least 1024.
+
+    Raises:
+        ConfigError: a field has the wrong type or a value out of range.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    root_path: str = ""
+    lifespan: LifespanMode = "auto"
+    access_log: bool = True
+    keep_alive_timeout: float = 5.0
+    graceful_timeout: float = 10.0
+    disconnect_timeout: float = 3.0
+    date_header: bool = True
+    server_header: bool = True
+    body_buffer_size: int = 65536
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise ConfigError(f"host must be a non-empty str, not {self.host!r}")
+        if not _is_int(self.port) or not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be an int from 0 to 65535, not {self.port!r}")
+        if not isinstance(self.root_path, str) or (
+            self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/"))
+        ):
+            raise ConfigError(
+                "root_path must be '' or start with '/' and not end with '/' "
+                f"(e.g. '/api'), not {self.root_path!r}"
+            )
+        if self.lifespan not in _LIFESPAN_MODES:
+            raise ConfigError(f"lifespan must be one of 'auto', 'on', 'off', not {self.lifespan!r}")
+        for name in ("access_log", "date_header", "server_header"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name} must be a bool, not {value!r}")
+        _check_seconds("keep_alive_timeout", self.keep_alive_timeout, allow_inf=True)
+        _check_seconds("graceful_timeout", self.graceful_timeout, allow_inf=True)
+        _check_seconds("disconnect_timeout", self.disconnect_timeout, allow_inf=True)
+        if not _is_int(self.body_buffer_size) or self.body_buffer_size < 1024:
+            raise ConfigError(
+                f"body_buffer_size must be an int of at least 1024 (bytes), "
+                f"not {self.body_buffer_size!r}"
+            )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_seconds(name: str, value: object, *, allow_inf: bool) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or value < 0
+        or (math.isinf(value) and not allow_inf)
+    ):
+        limit = "a number of seconds >= 0" + (" (inf for no limit)" if allow_inf else "")
+        raise ConfigError(f"{name} must be {limit}, not {value!r}")
