@@ -1,4 +1,35 @@
-"""Placeholder: serve() is being written."""
+"""serve(): the root of the task tree, graceful shutdown, and the connections nursery.
+
+Every task trio-asgi runs lives in this tree; none outlives its parent::
+
+    serve(app, config)                     root nursery
+    ├── shutdown watcher                   awaits shutdown_trigger(), then cancels the accept scope
+    ├── lifespan task                      app({"type": "lifespan"}): startup ... shutdown
+    └── (serve's own body)
+        └── connections nursery            its deadline is set when graceful shutdown begins
+            ├── accept loop                trio.serve_listeners, inside the accept cancel scope
+            └── connection task, one per client           HTTP11Connection.run()
+                └── connection nursery
+                    ├── reader task        socket bytes -> h11 -> events
+                    └── app task           app(scope, receive, send) for the current request
+
+The order of life:
+
+1. bind the listening sockets (an ``OSError`` such as "address in use" is raised from here,
+   before the app's startup runs);
+2. start the lifespan task and wait until startup is over; a failed startup closes the
+   sockets and raises :class:`~trio_asgi.LifespanFailure`;
+3. report the bound addresses to ``task_status`` and accept connections;
+4. graceful shutdown (when ``shutdown_trigger()`` returns): cancel the accept scope, which
+   closes the listening sockets; close idle keep-alive connections; let requests in flight
+   finish, answering with ``Connection: close``; after ``graceful_timeout`` seconds cancel
+   the connections nursery;
+5. once every connection is closed, run lifespan shutdown and return.
+
+Cancelling :func:`serve` from outside is the hard stop: everything is cancelled at once and
+lifespan shutdown does not run.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -7,7 +38,15 @@ from typing import Any
 import trio
 
 from ._config import Config
+from ._context import ServerContext
+from ._errors import LifespanFailure
+from ._http11 import HTTP11Connection
+from ._lifespan import Lifespan
+from ._logging import error_logger, format_address
+from ._scope import Address
 from ._types import ASGIApp
+
+__all__ = ["serve"]
 
 
 async def serve(
@@ -15,6 +54,128 @@ async def serve(
     config: Config | None = None,
     *,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
-    task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[list[Address]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    raise NotImplementedError
+    """Serve an ASGI 3 application over HTTP/1.1 until shut down.
+
+    ``trio.run(serve, app)`` serves on http://127.0.0.1:8000 until the process is
+    interrupted. To embed it, start it in your own nursery; ``start`` returns once the
+    sockets listen, with the addresses they are bound to (so ``port=0`` works)::
+
+        async with trio.open_nursery() as nursery:
+            addresses = await nursery.start(serve, app, Config(port=0))
+            host, port = addresses[0]
+            ...
+            nursery.cancel_scope.cancel()   # hard stop
+
+    Args:
+        app: the ASGI 3 application, ``async def app(scope, receive, send)``.
+        config: the settings; ``None`` means ``Config()``.
+        shutdown_trigger: an async callable; when ``await shutdown_trigger()`` returns, the
+            server shuts down gracefully (see the module docs) and ``serve`` returns. ``None``:
+            serve until cancelled. Example: ``shutdown_trigger=event.wait``.
+        task_status: for ``nursery.start``: receives ``list[tuple[str, int]]``, the
+            ``(host, port)`` of every listening socket.
+
+    Raises:
+        OSError: a listening socket could not be bound (e.g. ``EADDRINUSE``).
+        LifespanFailure: the app's lifespan startup failed (``lifespan.startup.failed``, or
+            an exception with ``lifespan="on"``); nothing was served.
+        TypeError: ``config`` is not a :class:`Config`.
+    """
+    if config is None:
+        config = Config()
+    elif not isinstance(config, Config):
+        raise TypeError(f"config must be a trio_asgi.Config, not {type(config).__name__}")
+    server = _Server(app, config)
+    await server.run(shutdown_trigger, task_status)
+
+
+class _Server:
+    """The state of one :func:`serve` call: its scopes, connections and lifespan."""
+
+    def __init__(self, app: ASGIApp, config: Config) -> None:
+        self.config = config
+        self.context = ServerContext(app=app, config=config)
+        self.lifespan = Lifespan(app, config.lifespan)
+        self.context.state = self.lifespan.state
+        self.accept_scope = trio.CancelScope()
+        self.connections: set[HTTP11Connection] = set()
+
+    async def run(
+        self,
+        shutdown_trigger: Callable[[], Awaitable[Any]] | None,
+        task_status: trio.TaskStatus[list[Address]],
+    ) -> None:
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        try:
+            async with trio.open_nursery() as root:
+                if shutdown_trigger is not None:
+                    root.start_soon(self._watch_for_shutdown, shutdown_trigger)
+                if self.config.lifespan != "off":
+                    await root.start(self.lifespan.run)
+                if self.lifespan.failure is None:
+                    addresses = [_listener_address(listener) for listener in listeners]
+                    for host, port in addresses:
+                        error_logger.info(
+                            "Listening on http://%s (press CTRL+C to quit)",
+                            format_address((host, port)),
+                        )
+                    task_status.started(addresses)
+                    await self._serve_connections(listeners)
+                    await self.lifespan.shutdown()
+                root.cancel_scope.cancel()  # the watcher and a lifespan task that lingers
+        finally:
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+        if self.lifespan.failure is not None:
+            raise LifespanFailure(self.lifespan.failure)
+
+    async def _watch_for_shutdown(self, shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+        await shutdown_trigger()
+        error_logger.info("Shutting down")
+        self.accept_scope.cancel()
+
+    async def _serve_connections(self, listeners: list[trio.SocketListener]) -> None:
+        async with trio.open_nursery() as connections:
+            with self.accept_scope:
+                await trio.serve_listeners(
+                    self._handle_connection, listeners, handler_nursery=connections
+                )
+            # Graceful shutdown: the listeners are closed; now the connections.
+            self.context.shutting_down = True
+            busy = 0
+            for connection in list(self.connections):
+                connection.begin_shutdown()
+                busy += not connection.is_idle
+            if busy:
+                error_logger.info(
+                    "Waiting for %d connection(s) to finish (at most %s s)",
+                    busy,
+                    self.config.graceful_timeout,
+                )
+            connections.cancel_scope.deadline = (
+                trio.current_time() + self.config.graceful_timeout
+            )
+        if connections.cancel_scope.cancelled_caught:
+            error_logger.warning(
+                "Graceful shutdown timed out after %s s; cancelled the remaining requests",
+                self.config.graceful_timeout,
+            )
+
+    async def _handle_connection(self, stream: trio.SocketStream) -> None:
+        connection = HTTP11Connection(stream, self.context)
+        self.connections.add(connection)
+        try:
+            await connection.run()
+        except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
+            error_logger.exception(
+                "Unexpected error on the connection from %s", format_address(connection.client)
+            )
+        finally:
+            self.connections.discard(connection)
+
+
+def _listener_address(listener: trio.SocketListener) -> Address:
+    host, port = listener.socket.getsockname()[:2]
+    return str(host), int(port)

@@ -1,0 +1,302 @@
+"""The ``trio-asgi`` command: a thin click skin over :class:`~trio_asgi.Config` and
+:func:`~trio_asgi.serve`.
+
+Rules of this module:
+
+* Each server option maps once to the :class:`~trio_asgi.Config` field of the same name, and
+  takes its default from that field, so the numbers live in one place. Every option can also
+  come from an environment variable, ``TRIO_ASGI_`` + its name (``TRIO_ASGI_PORT=9000``); the
+  app from ``TRIO_ASGI_APP``.
+* Only this module configures logging (a stderr handler on the ``trio_asgi`` logger, for the
+  duration of the command), puts ``--app-dir`` on ``sys.path``, imports the app and chooses
+  exit statuses. Library errors are turned into one-line messages here, never tracebacks.
+
+Exit statuses::
+
+    0  graceful shutdown completed (after SIGINT or SIGTERM)
+    1  the app could not be imported (AppImportError), the server could not listen (OSError),
+       or a second signal forced the shutdown
+    2  bad usage: an unknown option, a bad value, or a value Config rejects (ConfigError)
+    3  the app's lifespan startup failed (LifespanFailure), as uvicorn's STARTUP_FAILURE
+
+The task tree while serving::
+
+    trio.run(_serve_until_signalled)
+    └── nursery
+        ├── _watch_signals        1st SIGINT/SIGTERM: set `shutdown`; 2nd: cancel serve_scope
+        └── (body) serve_scope
+                   └── serve(app, config, shutdown_trigger=shutdown.wait)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, cast, get_args
+
+import click
+import trio
+
+from ._config import Config, LifespanMode
+from ._errors import AppImportError, ConfigError, LifespanFailure
+from ._importer import import_app
+from ._serve import serve
+from ._types import ASGIApp
+from ._version import __version__
+
+__all__ = ["main"]
+
+#: Exit status when the app's lifespan startup fails (uvicorn's ``STARTUP_FAILURE``).
+EXIT_STARTUP_FAILURE: Final = 3
+#: Exit status for every other failure, and for a shutdown forced by a second signal.
+EXIT_FAILURE: Final = 1
+
+_LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
+_DEFAULTS: Final[dict[str, Any]] = {
+    field.name: field.default for field in dataclasses.fields(Config)
+}
+
+logger = logging.getLogger("trio_asgi.error")
+
+
+@click.command(
+    "trio-asgi",
+    context_settings={"auto_envvar_prefix": "TRIO_ASGI", "show_default": True},
+)
+@click.argument("app", envvar="TRIO_ASGI_APP")
+@click.option("--host", default=_DEFAULTS["host"], show_envvar=True, help="Address to bind to.")
+@click.option(
+    "--port",
+    type=int,
+    default=_DEFAULTS["port"],
+    show_envvar=True,
+    help="Port to bind to (0: any free port).",
+)
+@click.option(
+    "--root-path",
+    default=_DEFAULTS["root_path"],
+    show_default=False,
+    show_envvar=True,
+    help="Path prefix the app is mounted under behind a proxy, e.g. /api.",
+)
+@click.option(
+    "--lifespan",
+    type=click.Choice(get_args(LifespanMode)),
+    default=_DEFAULTS["lifespan"],
+    show_envvar=True,
+    help="Run the ASGI lifespan protocol: auto (if the app supports it), on, or off.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=_DEFAULTS["access_log"],
+    show_envvar=True,
+    help="Log one line per response.",
+)
+@click.option(
+    "--graceful-timeout",
+    type=float,
+    default=_DEFAULTS["graceful_timeout"],
+    show_envvar=True,
+    help="Seconds in-flight requests get to finish once shutdown starts (inf: no limit).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    type=float,
+    default=_DEFAULTS["keep_alive_timeout"],
+    show_envvar=True,
+    help="Seconds an idle keep-alive connection is kept open.",
+)
+@click.option(
+    "--disconnect-timeout",
+    type=float,
+    default=_DEFAULTS["disconnect_timeout"],
+    show_envvar=True,
+    help="Seconds an app may keep running after its client disconnected.",
+)
+@click.option(
+    "--date-header/--no-date-header",
+    default=_DEFAULTS["date_header"],
+    show_envvar=True,
+    help="Add a Date header to responses that lack one.",
+)
+@click.option(
+    "--server-header/--no-server-header",
+    default=_DEFAULTS["server_header"],
+    show_envvar=True,
+    help="Add 'Server: trio-asgi' to responses that lack one.",
+)
+@click.option(
+    "--factory",
+    is_flag=True,
+    show_envvar=True,
+    help="APP names a function that takes no arguments and returns the app.",
+)
+@click.option(
+    "--app-dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=".",
+    show_envvar=True,
+    help="Directory put first on sys.path before APP is imported.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(_LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_envvar=True,
+    help="Level of the server's log messages on stderr.",
+)
+@click.version_option(
+    __version__,
+    "--version",
+    prog_name="trio-asgi",
+    message=(
+        f"%(prog)s %(version)s (trio {trio.__version__}, "
+        f"{platform.python_implementation()} {platform.python_version()})"
+    ),
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    app: str,
+    host: str,
+    port: int,
+    root_path: str,
+    lifespan: str,
+    access_log: bool,
+    graceful_timeout: float,
+    keep_alive_timeout: float,
+    disconnect_timeout: float,
+    date_header: bool,
+    server_header: bool,
+    factory: bool,
+    app_dir: str,
+    log_level: str,
+) -> None:
+    """Serve the ASGI app APP, given as "module:attribute" (e.g. "myproject.main:app").
+
+    APP may also come from the TRIO_ASGI_APP environment variable. The first CTRL+C or
+    SIGTERM shuts down gracefully; a second one stops at once.
+    """
+    try:
+        config = Config(
+            host=host,
+            port=port,
+            root_path=root_path,
+            lifespan=cast(LifespanMode, lifespan),
+            access_log=access_log,
+            keep_alive_timeout=keep_alive_timeout,
+            graceful_timeout=graceful_timeout,
+            disconnect_timeout=disconnect_timeout,
+            date_header=date_header,
+            server_header=server_header,
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc), ctx) from exc
+
+    with _log_to_stderr(log_level):
+        sys.path.insert(0, app_dir)
+        try:
+            asgi_app = import_app(app, factory=factory)
+        except AppImportError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+        try:
+            graceful = trio.run(_serve_until_signalled, asgi_app, config)
+        except LifespanFailure as exc:
+            raise _StartupFailure(f"application startup failed: {exc.message}") from exc
+        except OSError as exc:
+            raise click.ClickException(
+                f"could not listen on {_host_port(host, port)}: {exc}"
+            ) from exc
+    if not graceful:
+        ctx.exit(EXIT_FAILURE)
+
+
+def main() -> None:
+    """Run the ``trio-asgi`` command (the console-script entry point) and exit."""
+    cli()
+
+
+async def _serve_until_signalled(app: ASGIApp, config: Config) -> bool:
+    """Serve until SIGINT or SIGTERM, then shut down; True if gracefully, False if forced.
+
+    Error handling:
+        :class:`~trio_asgi.LifespanFailure` and :class:`OSError` from :func:`serve` are
+        re-raised outside the nursery, so they reach the caller bare, not in an
+        ``ExceptionGroup``.
+    """
+    shutdown = trio.Event()
+    failure: LifespanFailure | OSError | None = None
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as serve_scope:
+                nursery.start_soon(_watch_signals, signals, shutdown, serve_scope)
+                try:
+                    await serve(app, config, shutdown_trigger=shutdown.wait)
+                except (LifespanFailure, OSError) as exc:
+                    failure = exc
+                finally:
+                    nursery.cancel_scope.cancel()  # the watcher is done too
+    if failure is not None:
+        raise failure
+    return not serve_scope.cancelled_caught
+
+
+async def _watch_signals(
+    signals: AsyncIterator[int],
+    shutdown: trio.Event,
+    serve_scope: trio.CancelScope,
+) -> None:
+    """First signal: start the graceful shutdown. Second signal: cancel serving at once."""
+    async for _ in signals:
+        if not shutdown.is_set():
+            logger.info("Shutting down gracefully (press CTRL+C again to force)")
+            shutdown.set()
+        else:
+            logger.warning("Forced shutdown")
+            serve_scope.cancel()
+            return
+
+
+class _StartupFailure(click.ClickException):
+    """``Error: application startup failed: ...`` on stderr, exit status 3."""
+
+    exit_code = EXIT_STARTUP_FAILURE
+
+
+class _LevelPrefixFormatter(logging.Formatter):
+    """``INFO:     message``: the level and a colon, padded to one width, as uvicorn."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname + ':':<9} {record.message}"
+
+
+@contextmanager
+def _log_to_stderr(level: str) -> Iterator[None]:
+    """Send the ``trio_asgi`` loggers to stderr at ``level`` while the block runs.
+
+    The handler is removed and the logger restored afterwards, so calling the command more
+    than once in one process (as tests do) leaves nothing behind.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelPrefixFormatter())
+    root = logging.getLogger("trio_asgi")
+    saved = root.level, root.propagate
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    root.propagate = False
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        root.propagate = saved[1]
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,636 @@
+"""HTTP/1.1 over h11: one connection's nursery, its reader task and its app tasks.
+
+:func:`~trio_asgi.serve` spawns :meth:`HTTP11Connection.run` into its connections nursery,
+once per accepted socket. The tree below it::
+
+    HTTP11Connection.run()            connection nursery; the stream is closed when it exits
+    ├── reader task (_read_loop)      socket bytes -> h11 -> request events, inside the read
+    │                                 cancel scope; its deadline is the keep-alive timeout
+    │                                 while idle and the linger timeout while closing
+    └── app task (_run_app)           app(scope, receive, send) for one request, inside that
+                                      request's cancel scope; once the client is gone its
+                                      deadline becomes now + disconnect_timeout
+
+How the parts divide the work:
+
+- h11 owns the protocol state; this module moves bytes and events and keeps ASGI rules.
+  Every h11 call is synchronous, so the two tasks never interleave inside one.
+- Only the reader calls ``receive_some``. It feeds h11 and hands events to the current
+  :class:`RequestCycle` synchronously. It stops reading (backpressure) while
+  ``Config.body_buffer_size`` bytes of body wait for the app, or as many bytes of pipelined
+  requests wait behind the current one.
+- The app task spawns from the reader on each ``h11.Request``. When it completes its response
+  it starts the next h11 cycle itself and handles any pipelined request already buffered, so
+  responses go out in request order with no extra task hop.
+- A client that goes away (EOF, reset, a failed write) makes ``receive()`` return
+  ``http.disconnect`` and starts the app's grace deadline; ``send()`` raises
+  :class:`~trio_asgi.ClientDisconnected` once a write has failed.
+- Closing after a response is a lingering close: FIN (``send_eof``), then the reader drains
+  what the client still sends until EOF or ``LINGER_TIMEOUT``, so the client reads our last
+  response instead of a reset.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from http import HTTPStatus
+from typing import Any, Final
+
+import h11
+import trio
+
+from ._context import ServerContext
+from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
+from ._logging import error_logger, format_address, log_access
+from ._scope import Address, check_response_body, check_response_start, http_scope
+from ._types import Message
+
+__all__ = ["HTTP11Connection", "RequestCycle"]
+
+READ_SIZE: Final = 64 * 1024  # bytes asked of the socket per receive_some (64 KiB)
+LINGER_TIMEOUT: Final = 2.0  # seconds the reader drains the client after our FIN
+SERVER_HEADER: Final = (b"server", b"trio-asgi")
+CONNECTION_CLOSE: Final = (b"connection", b"close")
+NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+_REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+
+
+class RequestCycle:
+    """One request and its response: the ``receive`` and ``send`` the app is called with.
+
+    The reader feeds it (:meth:`feed_body`, :meth:`end_body`, :meth:`disconnect`); the app
+    drives it through :meth:`receive` and :meth:`send` (ASGI HTTP spec 2.5).
+
+    Attributes:
+        scope: the ``http`` connection scope.
+        cancel_scope: the app task's cancel scope; its deadline is set when the client leaves.
+        disconnected: the client is gone as far as ``receive()`` is concerned.
+        response_started: the app sent ``http.response.start``.
+        response_complete: the final body chunk has been handed to the socket.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_complete",
+        "_conn",
+        "_final_body_taken",
+        "_no_body",
+        "_pending_head",
+        "_waiter",
+        "buffered",
+        "cancel_scope",
+        "disconnected",
+        "protocol_error",
+        "request",
+        "response_complete",
+        "response_started",
+        "scope",
+        "started_at",
+        "status",
+    )
+
+    def __init__(self, conn: HTTP11Connection, request: h11.Request, scope: dict[str, Any]):
+        self._conn = conn
+        self.request = request
+        self.scope = scope
+        self.cancel_scope = trio.CancelScope()
+        self.started_at = time.perf_counter()
+        self._body: list[bytes] = []
+        self.buffered = 0  # bytes of body waiting for receive()
+        self._body_complete = False  # h11 gave EndOfMessage
+        self._final_body_taken = False  # receive() returned more_body=False
+        self.disconnected = False
+        self.protocol_error: h11.RemoteProtocolError | None = None
+        self.response_started = False
+        self.response_complete = False
+        self.status = 0
+        self._pending_head: h11.Response | None = None
+        self._no_body = request.method == b"HEAD"
+        self._waiter: trio.Event | None = None
+
+    # -- fed by the reader task (synchronous) ------------------------------------------
+
+    def feed_body(self, data: bytes) -> None:
+        """Queue request body bytes for ``receive()``."""
+        self._body.append(data)
+        self.buffered += len(data)
+        self._wake()
+
+    def end_body(self) -> None:
+        """The request body is complete (h11 ``EndOfMessage``)."""
+        self._body_complete = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        """The client went away: ``receive()`` reports it and the app's grace period starts.
+
+        Once the response is complete there is nothing left to cut short: an app that runs
+        on (background work after the response) is not given a deadline.
+        """
+        if self.disconnected:
+            return
+        self.disconnected = True
+        if not self.response_complete:
+            grace_deadline = trio.current_time() + self._conn.config.disconnect_timeout
+            self.cancel_scope.deadline = min(self.cancel_scope.deadline, grace_deadline)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            self._waiter.set()
+            self._waiter = None
+
+    # -- the ASGI receive callable -------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """Return the next ``http.request`` or ``http.disconnect`` event (ASGI HTTP 2.5).
+
+        Body bytes already buffered, and a disconnect already known, are returned without a
+        checkpoint, so this works from inside an already-cancelled scope (Starlette's
+        ``is_disconnected()`` relies on it). After the response is complete, or once the
+        client has gone and its body is delivered, every call returns ``http.disconnect``.
+        The first call that has to wait for body bytes answers ``Expect: 100-continue``.
+        """
+        while True:
+            if self.response_complete:
+                return {"type": "http.disconnect"}
+            if self._body or (self._body_complete and not self._final_body_taken):
+                return self._take_body()
+            if self.disconnected or self.protocol_error is not None:
+                return {"type": "http.disconnect"}
+            if self._final_body_taken:
+                # Nothing more will come but the end of the cycle or of the connection.
+                await self._wait()
+                continue
+            if not self.response_started and self._conn.h11.they_are_waiting_for_100_continue:
+                await self._conn.send_continue()
+                continue
+            await self._wait()
+
+    def _take_body(self) -> Message:
+        body = self._body
+        data = bytes(body[0]) if len(body) == 1 else b"".join(body)
+        self._body = []
+        self.buffered = 0
+        more_body = not self._body_complete
+        self._final_body_taken = not more_body
+        self._conn.resume_reading()
+        return {"type": "http.request", "body": data, "more_body": more_body}
+
+    async def _wait(self) -> None:
+        if self._waiter is None:
+            self._waiter = trio.Event()
+        await self._waiter.wait()
+
+    # -- the ASGI send callable ----------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        """Send ``http.response.start`` or ``http.response.body`` (ASGI HTTP spec 2.5).
+
+        The response head is held until the first body message, then written together with
+        it. Each body message returns once its bytes are handed to the socket.
+
+        Raises:
+            ClientDisconnected: the connection is closed (an ``OSError``, spec 2.4).
+            InvalidMessage: the message is not a dict with a known ``type``, or its keys have
+                the wrong types or values.
+            UnexpectedMessage: the message is not allowed now (body before start, anything
+                after the response completed, a body longer or shorter than the declared
+                ``Content-Length``).
+        """
+        try:
+            message_type = message["type"]
+        except (KeyError, TypeError):
+            raise InvalidMessage(
+                f"an ASGI message must be a dict with a 'type' key, not {message!r}"
+            ) from None
+        if message_type == "http.response.body":
+            if not self.response_started:
+                raise UnexpectedMessage(
+                    "Expected ASGI message 'http.response.start', but got 'http.response.body'."
+                )
+            if self.response_complete:
+                raise UnexpectedMessage(
+                    "Unexpected ASGI message 'http.response.body' sent, "
+                    "after the response was already completed."
+                )
+            body, more_body = check_response_body(message)
+            await self._send_body(body, more_body)
+        elif message_type == "http.response.start":
+            if self.response_started:
+                raise UnexpectedMessage(
+                    "Unexpected ASGI message 'http.response.start' sent, "
+                    "after the response had already started."
+                )
+            status, headers = check_response_start(message)
+            if self._conn.broken:
+                raise ClientDisconnected("the client closed the connection")
+            self._pending_head = self._conn.response_head(status, headers)
+            self.response_started = True
+            self.status = status
+            if status in NO_BODY_STATUSES:
+                self._no_body = True
+        else:
+            expected = "'http.response.body'" if self.response_started else "'http.response.start'"
+            raise UnexpectedMessage(f"Expected ASGI message {expected}, but got {message_type!r}.")
+
+    async def _send_body(self, body: bytes, more_body: bool) -> None:
+        conn = self._conn
+        if conn.broken:
+            raise ClientDisconnected("the client closed the connection")
+        h11_conn = conn.h11
+        parts: list[bytes] = []
+        try:
+            if self._pending_head is not None:
+                parts.append(h11_conn.send(self._pending_head) or b"")
+                self._pending_head = None
+            if body and not self._no_body:
+                parts.append(h11_conn.send(h11.Data(data=body)) or b"")
+            if not more_body:
+                parts.append(h11_conn.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError as exc:
+            # h11 checks the body against the declared Content-Length; its state is now
+            # ERROR, so the connection is aborted once the app returns.
+            raise UnexpectedMessage(
+                f"Response body does not match the declared Content-Length: {exc}"
+            ) from None
+        if parts:
+            await conn.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        if not more_body:
+            self.response_complete = True
+            self._wake()
+            log_access(
+                conn.client,
+                self.request.method,
+                self.request.target,
+                self.request.http_version,
+                self.status,
+                self.started_at,
+            )
+            await conn.after_response()
+
+
+class HTTP11Connection:
+    """Serve HTTP/1.1 requests on one stream until either side closes it.
+
+    Args:
+        stream: any :class:`trio.abc.Stream`; a :class:`trio.SocketStream` also provides
+            ``scope["client"]`` and ``scope["server"]``. Tests pass memory streams.
+        context: the per-server :class:`~trio_asgi._context.ServerContext`.
+
+    Resource handling:
+        :meth:`run` always closes ``stream`` before returning.
+
+    Error handling:
+        App exceptions are logged once and answered with a 500 (or an abort, if the
+        response had begun); malformed requests get the status h11 suggests (400, 414,
+        431, ...) and a close. Network errors end the connection quietly.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, context: ServerContext) -> None:
+        self.context = context
+        self.config = context.config
+        self.h11 = h11.Connection(h11.SERVER)
+        self.client, self.server = _socket_addresses(stream)
+        self.broken = False  # writes can no longer succeed
+        self._stream = stream
+        self._stream_closed = False
+        self._cycle: RequestCycle | None = None
+        self._read_scope = trio.CancelScope()
+        self._reader_wakeup: trio.Event | None = None
+        self._reader_done = False
+        self._write_lock = trio.StrictFIFOLock()
+        self._closing = context.shutting_down  # serve no request after the current one
+        self._draining = False  # our last response is out: discard input until EOF
+        self._client_eof = False
+        self._rejection: h11.RemoteProtocolError | None = None
+        self._nursery: trio.Nursery | None = None
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection: open its nursery, start the reader, close the stream at the end."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
+                nursery.start_soon(self._read_loop)
+        finally:
+            await self._close_stream()
+
+    def begin_shutdown(self) -> None:
+        """Graceful shutdown: close now if idle, else after the response in flight.
+
+        A response whose head has not been written yet carries ``Connection: close``.
+        """
+        self._closing = True
+        if self.is_idle:
+            self._read_scope.cancel()
+
+    @property
+    def is_idle(self) -> bool:
+        """No request is in progress and none has begun to arrive."""
+        return self._stream_closed or (
+            self._cycle is None and not self._partial_request_buffered()
+        )
+
+    # -- the reader task -------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        h11_conn = self.h11
+        with self._read_scope:
+            while True:
+                if not self._draining and not self._may_read():
+                    await self._wait_for_resume()
+                    continue
+                try:
+                    data = await self._stream.receive_some(READ_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""  # reset or closed under us: the same as EOF for the reader
+                if self._draining or self._stream_closed:
+                    if data and not self._stream_closed:
+                        continue
+                    break
+                h11_conn.receive_data(data)
+                if not data:
+                    self._client_eof = True
+                    if self._cycle is not None:
+                        self._cycle.disconnect()
+                await self._process_events()
+                if not data or h11_conn.their_state is h11.ERROR:
+                    break
+        self._reader_done = True
+        if self._draining or self._cycle is None:
+            await self._close_stream()
+
+    def _may_read(self) -> bool:
+        limit = self.config.body_buffer_size
+        cycle = self._cycle
+        if cycle is not None and cycle.buffered >= limit:
+            return False
+        h11_conn = self.h11
+        return not (h11_conn.their_state is h11.DONE and len(h11_conn.trailing_data[0]) >= limit)
+
+    async def _wait_for_resume(self) -> None:
+        self._reader_wakeup = trio.Event()
+        await self._reader_wakeup.wait()
+
+    def resume_reading(self) -> None:
+        """Wake the reader if backpressure had stopped it."""
+        if self._reader_wakeup is not None:
+            self._reader_wakeup.set()
+            self._reader_wakeup = None
+
+    def _partial_request_buffered(self) -> bool:
+        h11_conn = self.h11
+        return h11_conn.their_state is not h11.IDLE or bool(h11_conn.trailing_data[0])
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def _process_events(self) -> None:
+        """Handle every event h11 can give now, then answer a malformed request if any."""
+        self._handle_events()
+        if self._rejection is not None:
+            await self._reject(self._rejection)
+
+    def _handle_events(self) -> None:
+        h11_conn = self.h11
+        while True:
+            try:
+                event = h11_conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._on_protocol_error(exc)
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            event_type = type(event)
+            cycle = self._cycle
+            if event_type is h11.Data and cycle is not None:
+                cycle.feed_body(event.data)  # type: ignore[union-attr]
+            elif event_type is h11.Request:
+                self._start_cycle(event)  # type: ignore[arg-type]
+            elif event_type is h11.EndOfMessage and cycle is not None:
+                cycle.end_body()
+            else:  # h11.ConnectionClosed: the client closed an idle connection
+                return
+
+    def _start_cycle(self, request: h11.Request) -> None:
+        self._read_scope.deadline = math.inf  # busy: the keep-alive timer stops
+        scope = http_scope(
+            method=request.method,
+            target=request.target,
+            http_version=request.http_version,
+            headers=list(request.headers),
+            scheme="http",
+            client=self.client,
+            server=self.server,
+            root_path=self.config.root_path,
+            state=self.context.state,
+        )
+        cycle = RequestCycle(self, request, scope)
+        self._cycle = cycle
+        if self._client_eof:
+            cycle.disconnect()
+        assert self._nursery is not None  # noqa: S101 - set in run() before any read
+        self._nursery.start_soon(self._run_app, cycle)
+
+    def _on_protocol_error(self, exc: h11.RemoteProtocolError) -> None:
+        error_logger.debug("Invalid HTTP request from %s: %s", format_address(self.client), exc)
+        self._closing = True
+        cycle = self._cycle
+        if cycle is None:
+            self._rejection = exc  # answered by _process_events, which can await
+        else:
+            # The body broke off mid-way: the app sees a disconnect, and if it has not
+            # answered when it returns, the client gets h11's suggested status.
+            cycle.protocol_error = exc
+            cycle._wake()
+
+    async def _reject(self, exc: h11.RemoteProtocolError) -> None:
+        self._rejection = None
+        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            try:
+                await self._send_error_response(exc.error_status_hint)
+            except ClientDisconnected:
+                return
+        await self._close_gracefully()
+
+    # -- the app task ----------------------------------------------------------------------
+
+    async def _run_app(self, cycle: RequestCycle) -> None:
+        error: Exception | None = None
+        with cycle.cancel_scope:
+            try:
+                await self.context.app(cycle.scope, cycle.receive, cycle.send)
+            except ClientDisconnected:
+                pass  # the app let send()'s OSError escape: the client left, nothing to log
+            except Exception as exc:  # noqa: BLE001 - the one app boundary: log once, answer
+                error = exc
+        if error is not None:
+            error_logger.error(
+                'Exception in ASGI application handling "%s %s" from %s',
+                cycle.request.method.decode("ascii", "replace"),
+                cycle.request.target.decode("ascii", "replace"),
+                format_address(self.client),
+                exc_info=error,
+            )
+        if cycle.response_complete:
+            return
+        if error is None and not (cycle.disconnected or cycle.cancel_scope.cancelled_caught):
+            if cycle.response_started:
+                error_logger.error("ASGI callable returned without completing response.")
+            else:
+                error_logger.error("ASGI callable returned without starting response.")
+        if not cycle.disconnected and not self.broken and self.h11.our_state is h11.SEND_RESPONSE:
+            # Nothing of the response reached h11 yet: replace it with an error response.
+            status = 500 if cycle.protocol_error is None else cycle.protocol_error.error_status_hint
+            try:
+                await self._send_error_response(status)
+            except ClientDisconnected:
+                await self._close_stream()
+                return
+            log_access(
+                self.client,
+                cycle.request.method,
+                cycle.request.target,
+                cycle.request.http_version,
+                status,
+                cycle.started_at,
+            )
+            await self._close_gracefully()
+        else:
+            # Part of the response is out (or the client is gone): a truncated response on
+            # a keep-alive connection must never be followed by another, so close at once.
+            await self._close_stream()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def response_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
+        """Build the h11 response head, adding ``Date``/``Server``/``Connection`` as needed.
+
+        An app's ``Transfer-Encoding`` header is dropped: the server chooses the framing
+        (ASGI HTTP spec, "Response Start").
+
+        Raises:
+            InvalidMessage: a header name or value is not valid HTTP (h11's check).
+        """
+        config = self.config
+        names = {name.lower() for name, _ in headers}
+        if b"transfer-encoding" in names:
+            headers = [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
+        defaults: list[tuple[bytes, bytes]] = []
+        if config.date_header and b"date" not in names:
+            defaults.append((b"date", self.context.date_header.value()))
+        if config.server_header and b"server" not in names:
+            defaults.append(SERVER_HEADER)
+        if self._closing or self.context.shutting_down or self.h11.they_are_waiting_for_100_continue:
+            # Shutting down, or the client still holds back a body we will not read.
+            self._closing = True
+            defaults.append(CONNECTION_CLOSE)
+        try:
+            return h11.Response(
+                status_code=status,
+                headers=defaults + headers if defaults else headers,
+                reason=_REASONS.get(status, b""),
+            )
+        except h11.LocalProtocolError as exc:
+            raise InvalidMessage(f"'http.response.start' has an invalid header: {exc}") from None
+
+    async def write(self, data: bytes) -> None:
+        """Hand ``data`` to the socket; returns once it is in the kernel's send buffer.
+
+        Raises:
+            ClientDisconnected: the connection is closed or the write failed.
+        """
+        if self.broken:
+            raise ClientDisconnected("the client closed the connection")
+        try:
+            async with self._write_lock:
+                await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self.broken = True
+            if self._cycle is not None:
+                self._cycle.disconnect()
+            raise ClientDisconnected("the client closed the connection") from exc
+
+    async def send_continue(self) -> None:
+        """Send ``100 Continue`` (RFC 9110 section 10.1.1), when the app first waits for body."""
+        await self.write(self.h11.send(h11.InformationalResponse(status_code=100)) or b"")
+
+    async def _send_error_response(self, status: int) -> None:
+        body = f"{status} {_REASONS.get(status, b'Error').decode()}\n".encode()
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+        ]
+        self._closing = True
+        head = self.response_head(status, headers)
+        h11_conn = self.h11
+        await self.write(
+            (h11_conn.send(head) or b"")
+            + (h11_conn.send(h11.Data(data=body)) or b"")
+            + (h11_conn.send(h11.EndOfMessage()) or b"")
+        )
+
+    async def after_response(self) -> None:
+        """The response is fully written: start the next request cycle, or close."""
+        h11_conn = self.h11
+        if (
+            self._closing
+            or h11_conn.our_state is not h11.DONE
+            or h11_conn.their_state is not h11.DONE
+        ):
+            # Connection: close, HTTP/1.0, shutdown, or a request body still arriving that the
+            # app did not read: finish with a lingering close.
+            await self._close_gracefully()
+            return
+        h11_conn.start_next_cycle()
+        self._cycle = None
+        self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
+        await self._process_events()  # a pipelined request may be buffered already
+        if self._reader_done and self._cycle is None:
+            await self._close_stream()  # the client closed its side, nothing left to serve
+        self.resume_reading()
+
+    async def _close_gracefully(self) -> None:
+        """Send FIN, then let the reader drain the client's bytes until EOF or the linger limit."""
+        self._closing = True
+        self._draining = True
+        if self._reader_done:
+            await self._close_stream()
+            return
+        stream = self._stream
+        if isinstance(stream, trio.abc.HalfCloseableStream) and not self._stream_closed:
+            try:
+                async with self._write_lock:
+                    await stream.send_eof()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._read_scope.cancel()  # the peer is gone already: nothing to drain
+            self._read_scope.deadline = min(
+                self._read_scope.deadline, trio.current_time() + LINGER_TIMEOUT
+            )
+        else:
+            self._read_scope.cancel()  # cannot half-close (e.g. TLS): the reader stops now
+        self.resume_reading()
+
+    async def _close_stream(self) -> None:
+        if self._stream_closed:
+            return
+        self._stream_closed = True
+        self.broken = True
+        self._read_scope.cancel()
+        await trio.aclose_forcefully(self._stream)
+
+
+def _socket_addresses(stream: trio.abc.Stream) -> tuple[Address | None, Address | None]:
+    """``(client, server)`` addresses of a socket stream; ``(None, None)`` for other streams."""
+    if not isinstance(stream, trio.SocketStream):
+        return None, None
+    try:
+        peer = stream.socket.getpeername()
+        local = stream.socket.getsockname()
+    except OSError:  # the peer reset the connection before we asked: no address to report
+        return None, None
+    return (str(peer[0]), int(peer[1])), (str(local[0]), int(local[1]))

@@ -1,0 +1,155 @@
+"""The lifespan task: the app's startup and shutdown (ASGI lifespan spec 2.0).
+
+:func:`~trio_asgi.serve` starts :meth:`Lifespan.run` in its root nursery with
+``nursery.start`` and waits for it to report that startup is over; only then does it accept
+connections. After the connections nursery has closed, :meth:`Lifespan.shutdown` sends
+``lifespan.shutdown`` and waits for the answer. The one task lives from before the first
+connection to after the last one::
+
+    Lifespan.run()  app({"type": "lifespan", ...}, receive, send)
+        receive() -> lifespan.startup          send(lifespan.startup.complete | .failed)
+        ... serving ...
+        receive() -> lifespan.shutdown         send(lifespan.shutdown.complete | .failed)
+
+In ``"auto"`` mode an app that raises before startup completes (most often because it does
+not speak lifespan) is served without lifespan and one INFO line says so. In ``"on"`` mode
+that is a startup failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from ._config import LifespanMode
+from ._errors import InvalidMessage, UnexpectedMessage
+from ._logging import error_logger
+from ._scope import ASGI_VERSION
+from ._types import ASGIApp, Message
+
+__all__ = ["Lifespan"]
+
+LIFESPAN_SPEC_VERSION = "2.0"
+
+
+class Lifespan:
+    """Run the app's lifespan protocol in one task.
+
+    Args:
+        app: the ASGI application.
+        mode: ``"auto"`` or ``"on"`` (the caller does not start the task for ``"off"``).
+
+    Attributes:
+        state: the lifespan ``scope["state"]`` dict the app may fill during startup; request
+            scopes get shallow copies of it.
+        failure: ``None``, or why startup failed (the app's ``message``, or the exception).
+    """
+
+    def __init__(self, app: ASGIApp, mode: LifespanMode) -> None:
+        self._app = app
+        self._mode = mode
+        self.state: dict[str, Any] = {}
+        self.failure: str | None = None
+        self._startup_sent = False
+        self._startup_over = False
+        self._task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self._shutdown_requested = trio.Event()
+        self._shutdown_sent = False
+        self._shutdown_over = trio.Event()
+        self._running = False
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The lifespan task. Reports ``started`` once startup succeeded, failed, or was skipped.
+
+        Never raises for the app's sake: failures are recorded in :attr:`failure` and logged.
+        """
+        self._task_status = task_status
+        self._running = True
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": ASGI_VERSION, "spec_version": LIFESPAN_SPEC_VERSION},
+            "state": self.state,
+        }
+        error_logger.info("Waiting for application startup.")
+        try:
+            await self._app(scope, self._receive, self._send)
+        except Exception as exc:  # noqa: BLE001 - the lifespan app boundary: log once
+            self._on_app_error(exc)
+        else:
+            if not self._startup_over:
+                error_logger.info(
+                    "ASGI 'lifespan' protocol appears unsupported (the app returned without "
+                    "completing startup); serving without it."
+                )
+        finally:
+            self._running = False
+            self._end_startup()
+            self._shutdown_over.set()
+
+    def _on_app_error(self, exc: Exception) -> None:
+        if self.failure is not None:
+            return  # the app already reported startup.failed; its message was logged
+        if self._startup_over:
+            error_logger.error("Exception in the 'lifespan' protocol", exc_info=exc)
+        elif self._mode == "auto":
+            error_logger.info(
+                "ASGI 'lifespan' protocol appears unsupported (%s: %s); serving without it.",
+                type(exc).__name__,
+                exc,
+            )
+        else:
+            self.failure = f"{type(exc).__name__}: {exc}"
+            error_logger.error("Exception in the 'lifespan' startup", exc_info=exc)
+
+    def _end_startup(self) -> None:
+        if not self._startup_over:
+            self._startup_over = True
+            self._task_status.started()
+
+    async def shutdown(self) -> None:
+        """Send ``lifespan.shutdown`` and wait until the app answers or returns."""
+        if not self._running:
+            return
+        error_logger.info("Waiting for application shutdown.")
+        self._shutdown_requested.set()
+        await self._shutdown_over.wait()
+
+    async def _receive(self) -> Message:
+        if not self._startup_sent:
+            self._startup_sent = True
+            return {"type": "lifespan.startup"}
+        await self._shutdown_requested.wait()
+        if not self._shutdown_sent:
+            self._shutdown_sent = True
+            return {"type": "lifespan.shutdown"}
+        await trio.sleep_forever()  # nothing follows shutdown; serve() cancels this task
+
+    async def _send(self, message: Message) -> None:
+        try:
+            message_type = message["type"]
+        except (KeyError, TypeError):
+            raise InvalidMessage(
+                f"an ASGI message must be a dict with a 'type' key, not {message!r}"
+            ) from None
+        if message_type in ("lifespan.startup.complete", "lifespan.startup.failed"):
+            if self._startup_over or not self._startup_sent:
+                raise UnexpectedMessage(f"Unexpected ASGI message {message_type!r}.")
+            if message_type == "lifespan.startup.failed":
+                self.failure = str(message.get("message", "")) or "startup failed"
+                error_logger.error("Application startup failed: %s", self.failure)
+            else:
+                error_logger.info("Application startup complete.")
+            self._end_startup()
+        elif message_type in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if not self._shutdown_sent or self._shutdown_over.is_set():
+                raise UnexpectedMessage(f"Unexpected ASGI message {message_type!r}.")
+            if message_type == "lifespan.shutdown.failed":
+                error_logger.error("Application shutdown failed: %s", message.get("message", ""))
+            else:
+                error_logger.info("Application shutdown complete.")
+            self._shutdown_over.set()
+        else:
+            raise UnexpectedMessage(
+                f"Expected a 'lifespan.*' ASGI message, but got {message_type!r}."
+            )

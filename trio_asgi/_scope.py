@@ -1,0 +1,192 @@
+"""Pure builders and checkers for ASGI HTTP values: no I/O, no trio, testable as functions.
+
+What lives here:
+
+- :func:`split_target` and :func:`decode_path` turn an RFC 9112 request-target into the
+  scope's ``raw_path``, ``query_string`` and ``path``;
+- :func:`http_scope` builds the ``http`` connection scope (ASGI HTTP spec 2.5,
+  "HTTP Connection Scope");
+- :func:`check_response_start` and :func:`check_response_body` validate what the app sends
+  and return plain values, raising :class:`~trio_asgi.InvalidMessage` with a message that
+  names the key and what it must be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+from urllib.parse import unquote_to_bytes
+
+from ._errors import InvalidMessage
+
+__all__ = [
+    "ASGI_VERSION",
+    "HTTP_SPEC_VERSION",
+    "Address",
+    "check_response_body",
+    "check_response_start",
+    "decode_path",
+    "http_scope",
+    "split_target",
+]
+
+#: The ASGI interface version we implement (ASGI spec, "Applications").
+ASGI_VERSION: Final = "3.0"
+#: The HTTP & WebSocket message format version (ASGI www spec). 2.4 made ``send()`` on a
+#: closed connection raise ``OSError``; 2.5 only added WebSocket disconnect reasons.
+HTTP_SPEC_VERSION: Final = "2.5"
+
+#: ``(host, port)`` of a TCP peer, as ``scope["client"]`` and ``scope["server"]`` carry it.
+Address = tuple[str, int]
+
+_ABSOLUTE_FORM_PREFIXES: Final = (b"http://", b"https://")
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """Split an HTTP/1.1 request-target into ``(raw_path, query_string)``.
+
+    Handles the origin form (``/a/b?x=1``, RFC 9112 section 3.2.1), the absolute form
+    (``http://host/a?x=1``, section 3.2.2: the path is taken from it, an empty path becomes
+    ``/``) and the asterisk form (``*``, section 3.2.4), which is returned unchanged.
+    Neither part is decoded.
+
+    Args:
+        target: the request-target bytes exactly as received (h11's ``Request.target``).
+
+    Returns:
+        ``(raw_path, query_string)``, both bytes; ``query_string`` is ``b""`` when the
+        target has no ``?``. A fragment (``#...``) cannot appear: h11 rejects it.
+    """
+    if target[:8].lower().startswith(_ABSOLUTE_FORM_PREFIXES):
+        after_scheme = target.index(b"//") + 2
+        slash = target.find(b"/", after_scheme)
+        question = target.find(b"?", after_scheme)
+        if slash == -1 or (question != -1 and question < slash):
+            target = b"/" + (target[question:] if question != -1 else b"")
+        else:
+            target = target[slash:]
+    raw_path, _, query_string = target.partition(b"?")
+    return raw_path, query_string
+
+
+def decode_path(raw_path: bytes) -> str:
+    """Percent-decode ``raw_path`` and decode the bytes as UTF-8 into ``scope["path"]``.
+
+    Invalid UTF-8 becomes U+FFFD (the replacement character), as in uvicorn and Hypercorn, so
+    no request path can make scope building fail.
+
+    >>> decode_path(b"/caf%C3%A9/a%20b")
+    '/café/a b'
+    """
+    if b"%" not in raw_path:
+        try:
+            return raw_path.decode("ascii")
+        except UnicodeDecodeError:
+            return raw_path.decode("utf-8", "replace")
+    return unquote_to_bytes(raw_path).decode("utf-8", "replace")
+
+
+def http_scope(
+    *,
+    method: bytes,
+    target: bytes,
+    http_version: bytes,
+    headers: list[tuple[bytes, bytes]],
+    scheme: str,
+    client: Address | None,
+    server: Address | None,
+    root_path: str,
+    state: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Build the ``http`` connection scope for one request (ASGI HTTP spec 2.5).
+
+    Args:
+        method: request method bytes; the scope carries it uppercased, as the spec says.
+        target: the request-target as received; see :func:`split_target`.
+        http_version: ``b"1.0"`` or ``b"1.1"``.
+        headers: ``(name, value)`` pairs with lower-cased names, in the order and with the
+            duplicates they arrived with (h11 gives them so).
+        scheme: ``"http"`` or ``"https"``.
+        client: the peer's ``(host, port)``, or ``None`` when not on a socket.
+        server: the local ``(host, port)`` the request arrived on, or ``None``.
+        root_path: :attr:`Config.root_path <trio_asgi.Config.root_path>`. ``path`` is *not*
+            prefixed with it (see docs/asgi.md for why).
+        state: the lifespan state; the scope gets a shallow copy, so one request's new keys
+            never reach another request.
+
+    Returns:
+        a new, mutable scope dict.
+    """
+    raw_path, query_string = split_target(target)
+    return {
+        "type": "http",
+        "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
+        "http_version": http_version.decode("ascii"),
+        "method": method.decode("ascii").upper(),
+        "scheme": scheme,
+        "path": decode_path(raw_path),
+        "raw_path": raw_path,
+        "query_string": query_string,
+        "root_path": root_path,
+        "headers": headers,
+        "client": client,
+        "server": server,
+        "state": dict(state),
+    }
+
+
+def check_response_start(message: Mapping[str, Any]) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """Validate an ``http.response.start`` message and return ``(status, headers)``.
+
+    Args:
+        message: the dict the app passed to ``send()``, whose ``type`` has been checked.
+
+    Returns:
+        the status code and the headers as a new list of ``(name, value)`` byte pairs.
+
+    Raises:
+        InvalidMessage: ``status`` is missing or not an int from 200 to 599 (1xx responses
+            are not sent with this message), or ``headers`` is not an iterable of
+            ``[name, value]`` pairs of bytes.
+    """
+    status = message.get("status")
+    if type(status) is not int or not 200 <= status <= 599:
+        raise InvalidMessage(
+            "'http.response.start' needs 'status', an int from 200 to 599, "
+            f"not {status!r}"
+        )
+    raw_headers = message.get("headers", ())
+    try:
+        headers = [(name, value) for name, value in raw_headers]
+    except (TypeError, ValueError):
+        raise InvalidMessage(
+            "'http.response.start' 'headers' must be an iterable of [name, value] pairs "
+            f"of bytes, not {raw_headers!r}"
+        ) from None
+    for name, value in headers:
+        if not isinstance(name, bytes) or not isinstance(value, bytes):
+            raise InvalidMessage(
+                "'http.response.start' header names and values must be bytes, "
+                f"not [{name!r}, {value!r}]"
+            )
+    return status, headers
+
+
+def check_response_body(message: Mapping[str, Any]) -> tuple[bytes, bool]:
+    """Validate an ``http.response.body`` message and return ``(body, more_body)``.
+
+    Raises:
+        InvalidMessage: ``body`` is not bytes-like or ``more_body`` is not a bool.
+    """
+    body = message.get("body", b"")
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise InvalidMessage(f"'http.response.body' 'body' must be bytes, not {type(body).__name__}")
+    more_body = message.get("more_body", False)
+    if not isinstance(more_body, bool):
+        raise InvalidMessage(f"'http.response.body' 'more_body' must be a bool, not {more_body!r}")
+    return bytes(body), more_body
+
+
+def header_names(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    """The lower-cased names present in ``headers``, to decide which defaults to add."""
+    return {name.lower() for name, _ in headers}
