@@ -306,7 +306,7 @@ class HTTP11Connection:
         self._draining = False  # our last response is out: discard input until EOF
         self._client_eof = False
         self._rejection: h11.RemoteProtocolError | None = None
-        self._nursery: trio.Nursery | None = None
+        self._nursery: trio.Nursery  # the connection nursery, set by run()
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -332,9 +332,7 @@ class HTTP11Connection:
     @property
     def is_idle(self) -> bool:
         """No request is in progress and none has begun to arrive."""
-        return self._stream_closed or (
-            self._cycle is None and not self._partial_request_buffered()
-        )
+        return self._stream_closed or (self._cycle is None and not self._partial_request_buffered())
 
     # -- the reader task -------------------------------------------------------------------
 
@@ -353,7 +351,7 @@ class HTTP11Connection:
                     if data and not self._stream_closed:
                         continue
                     break
-                h11_conn.receive_data(data)
+                h11_conn.receive_data(bytes(data))
                 if not data:
                     self._client_eof = True
                     if self._cycle is not None:
@@ -433,7 +431,6 @@ class HTTP11Connection:
         self._cycle = cycle
         if self._client_eof:
             cycle.disconnect()
-        assert self._nursery is not None  # noqa: S101 - set in run() before any read
         self._nursery.start_soon(self._run_app, cycle)
 
     def _on_protocol_error(self, exc: h11.RemoteProtocolError) -> None:
@@ -478,7 +475,8 @@ class HTTP11Connection:
             )
         if cycle.response_complete:
             return
-        if error is None and not (cycle.disconnected or cycle.cancel_scope.cancelled_caught):
+        gone = cycle.disconnected or cycle.protocol_error is not None
+        if error is None and not (gone or cycle.cancel_scope.cancelled_caught):
             if cycle.response_started:
                 error_logger.error("ASGI callable returned without completing response.")
             else:
@@ -525,7 +523,8 @@ class HTTP11Connection:
             defaults.append((b"date", self.context.date_header.value()))
         if config.server_header and b"server" not in names:
             defaults.append(SERVER_HEADER)
-        if self._closing or self.context.shutting_down or self.h11.they_are_waiting_for_100_continue:
+        waiting_for_continue = self.h11.they_are_waiting_for_100_continue
+        if self._closing or self.context.shutting_down or waiting_for_continue:
             # Shutting down, or the client still holds back a body we will not read.
             self._closing = True
             defaults.append(CONNECTION_CLOSE)
@@ -557,7 +556,9 @@ class HTTP11Connection:
 
     async def send_continue(self) -> None:
         """Send ``100 Continue`` (RFC 9110 section 10.1.1), when the app first waits for body."""
-        await self.write(self.h11.send(h11.InformationalResponse(status_code=100)) or b"")
+        await self.write(
+            self.h11.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+        )
 
     async def _send_error_response(self, status: int) -> None:
         body = f"{status} {_REASONS.get(status, b'Error').decode()}\n".encode()

@@ -1,0 +1,1 @@
+"""Fixtures shared by the test suite; the tools themselves live in tests/helpers.py."""
