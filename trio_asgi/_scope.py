@@ -152,8 +152,7 @@ def check_response_start(message: Mapping[str, Any]) -> tuple[int, list[tuple[by
     status = message.get("status")
     if type(status) is not int or not 200 <= status <= 599:
         raise InvalidMessage(
-            "'http.response.start' needs 'status', an int from 200 to 599, "
-            f"not {status!r}"
+            f"'http.response.start' needs 'status', an int from 200 to 599, not {status!r}"
         )
     raw_headers = message.get("headers", ())
     try:
@@ -180,7 +179,9 @@ def check_response_body(message: Mapping[str, Any]) -> tuple[bytes, bool]:
     """
     body = message.get("body", b"")
     if not isinstance(body, (bytes, bytearray, memoryview)):
-        raise InvalidMessage(f"'http.response.body' 'body' must be bytes, not {type(body).__name__}")
+        raise InvalidMessage(
+            f"'http.response.body' 'body' must be bytes, not {type(body).__name__}"
+        )
     more_body = message.get("more_body", False)
     if not isinstance(more_body, bool):
         raise InvalidMessage(f"'http.response.body' 'more_body' must be a bool, not {more_body!r}")

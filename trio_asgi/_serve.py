@@ -154,9 +154,7 @@ class _Server:
                     busy,
                     self.config.graceful_timeout,
                 )
-            connections.cancel_scope.deadline = (
-                trio.current_time() + self.config.graceful_timeout
-            )
+            connections.cancel_scope.deadline = trio.current_time() + self.config.graceful_timeout
         if connections.cancel_scope.cancelled_caught:
             error_logger.warning(
                 "Graceful shutdown timed out after %s s; cancelled the remaining requests",
