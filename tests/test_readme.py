@@ -16,7 +16,7 @@ def _readme_commands() -> list[str]:
 def test_readme_opens_with_a_serve_command_and_a_test_command() -> None:
     serve_command, test_command = _readme_commands()
     assert "pip install ." in serve_command
-    assert "examples" in serve_command and "hello:app" in serve_command
+    assert "--app-dir examples hello:app" in serve_command
     assert 'pip install ".[test]"' in test_command
     assert "pytest" in test_command
 

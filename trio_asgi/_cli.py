@@ -45,6 +45,7 @@ import trio
 from ._config import Config, LifespanMode
 from ._errors import AppImportError, ConfigError, LifespanFailure
 from ._importer import import_app
+from ._logging import format_address
 from ._serve import serve
 from ._types import ASGIApp
 from ._version import __version__
@@ -211,7 +212,7 @@ def cli(
             raise _StartupFailure(f"application startup failed: {exc.message}") from exc
         except OSError as exc:
             raise click.ClickException(
-                f"could not listen on {_host_port(host, port)}: {exc}"
+                f"could not listen on {format_address((host, port))}: {exc}"
             ) from exc
     if not graceful:
         ctx.exit(EXIT_FAILURE)
@@ -244,7 +245,7 @@ async def _serve_until_signalled(app: ASGIApp, config: Config) -> bool:
                     nursery.cancel_scope.cancel()  # the watcher is done too
     if failure is not None:
         raise failure
-    return not serve_scope.cancelled_caught
+    return not serve_scope.cancel_called  # only the watcher cancels it
 
 
 async def _watch_signals(
@@ -296,7 +297,3 @@ def _log_to_stderr(level: str) -> Iterator[None]:
         root.removeHandler(handler)
         root.setLevel(saved[0])
         root.propagate = saved[1]
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

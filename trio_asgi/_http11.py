@@ -43,7 +43,13 @@ import trio
 from ._context import ServerContext
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
-from ._scope import Address, check_response_body, check_response_start, http_scope
+from ._scope import (
+    Address,
+    check_request_head,
+    check_response_body,
+    check_response_start,
+    http_scope,
+)
 from ._types import Message
 
 __all__ = ["HTTP11Connection", "RequestCycle"]
@@ -305,7 +311,7 @@ class HTTP11Connection:
         self._closing = context.shutting_down  # serve no request after the current one
         self._draining = False  # our last response is out: discard input until EOF
         self._client_eof = False
-        self._rejection: h11.RemoteProtocolError | None = None
+        self._rejection: int | None = None  # the status owed to a request we refuse
         self._nursery: trio.Nursery  # the connection nursery, set by run()
 
     # -- lifetime --------------------------------------------------------------------------
@@ -388,14 +394,14 @@ class HTTP11Connection:
     # -- events ----------------------------------------------------------------------------
 
     async def _process_events(self) -> None:
-        """Handle every event h11 can give now, then answer a malformed request if any."""
+        """Handle every event h11 can give now, then answer a refused request if any."""
         self._handle_events()
         if self._rejection is not None:
             await self._reject(self._rejection)
 
     def _handle_events(self) -> None:
         h11_conn = self.h11
-        while True:
+        while self._rejection is None:  # a refused request's body is never handed on
             try:
                 event = h11_conn.next_event()
             except h11.RemoteProtocolError as exc:
@@ -411,11 +417,18 @@ class HTTP11Connection:
                 self._start_cycle(event)  # type: ignore[arg-type]
             elif event_type is h11.EndOfMessage and cycle is not None:
                 cycle.end_body()
-            else:  # h11.ConnectionClosed: the client closed an idle connection
+            elif event_type is h11.ConnectionClosed:  # the client closed an idle connection
                 return
 
     def _start_cycle(self, request: h11.Request) -> None:
         self._read_scope.deadline = math.inf  # busy: the keep-alive timer stops
+        refusal = check_request_head(request.http_version, request.target, request.headers)
+        if refusal is not None:
+            status, reason = refusal
+            error_logger.debug("Refused request from %s: %s", format_address(self.client), reason)
+            self._closing = True
+            self._rejection = status
+            return
         scope = http_scope(
             method=request.method,
             target=request.target,
@@ -438,18 +451,18 @@ class HTTP11Connection:
         self._closing = True
         cycle = self._cycle
         if cycle is None:
-            self._rejection = exc  # answered by _process_events, which can await
+            self._rejection = exc.error_status_hint  # answered by _process_events (it can await)
         else:
             # The body broke off mid-way: the app sees a disconnect, and if it has not
             # answered when it returns, the client gets h11's suggested status.
             cycle.protocol_error = exc
             cycle._wake()
 
-    async def _reject(self, exc: h11.RemoteProtocolError) -> None:
+    async def _reject(self, status: int) -> None:
         self._rejection = None
         if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             try:
-                await self._send_error_response(exc.error_status_hint)
+                await self._send_error_response(status)
             except ClientDisconnected:
                 return
         await self._close_gracefully()

@@ -23,6 +23,7 @@ __all__ = [
     "ASGI_VERSION",
     "HTTP_SPEC_VERSION",
     "Address",
+    "check_request_head",
     "check_response_body",
     "check_response_start",
     "decode_path",
@@ -186,6 +187,35 @@ def check_response_body(message: Mapping[str, Any]) -> tuple[bytes, bool]:
     if not isinstance(more_body, bool):
         raise InvalidMessage(f"'http.response.body' 'more_body' must be a bool, not {more_body!r}")
     return bytes(body), more_body
+
+
+def check_request_head(
+    http_version: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]
+) -> tuple[int, str] | None:
+    """What h11 accepts but the RFCs tell a server to refuse, as ``(status, reason)``.
+
+    - an HTTP version other than 1.0 or 1.1: 505 (RFC 9110 section 15.6.6);
+    - a fragment (``#``) in the request-target, which no request form allows: 400
+      (RFC 9112 section 3.2);
+    - both ``Content-Length`` and ``Transfer-Encoding``, the classic request-smuggling
+      signal: 400 (RFC 9112 section 6.3, "ought to be handled as an error").
+
+    Returns:
+        ``None`` for an acceptable request head, else the status and a one-line reason.
+    """
+    if http_version not in (b"1.1", b"1.0"):
+        return 505, f"HTTP version {http_version.decode('ascii', 'replace')} is not supported"
+    if b"#" in target:
+        return 400, "a request-target must not contain a fragment ('#')"
+    has_length = has_encoding = False
+    for name, _ in headers:
+        if name == b"content-length":
+            has_length = True
+        elif name == b"transfer-encoding":
+            has_encoding = True
+    if has_length and has_encoding:
+        return 400, "Content-Length and Transfer-Encoding must not both be present"
+    return None
 
 
 def header_names(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:

@@ -1,0 +1,668 @@
+"""Tests for the ``trio-asgi`` command.
+
+Two tiers:
+
+* In process, with click's CliRunner: help, version, option parsing and its mapping to
+  Config, exit statuses and messages, logging, and the signal handling. ``serve`` is
+  replaced by small fakes, so these need no sockets.
+* End to end: ``python -m trio_asgi`` in a real subprocess on port 0, driven over loopback
+  and with real signals. The port is read from the "Listening on" line on stderr. Every wait
+  is bounded; every process is killed on the way out.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h11
+import httpx
+import pytest
+import trio
+from click.testing import CliRunner, Result
+
+import trio_asgi
+from trio_asgi import Config, ConfigError, LifespanFailure, _cli
+
+APPS_DIR = Path(__file__).parent / "apps"
+REPO_ROOT = Path(trio_asgi.__file__).resolve().parent.parent
+#: Bound on every wait for the server subprocess: a line on stderr, an HTTP exchange, an exit.
+TIMEOUT = 15.0
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_STARTUP_FAILURE = 3
+
+
+# ---------------------------------------------------------------------------------------------
+# In process: CliRunner with a fake serve()
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No TRIO_ASGI_* from the outer environment; sys.path restored after --app-dir."""
+    for name in list(os.environ):
+        if name.startswith("TRIO_ASGI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
+@pytest.fixture
+def app_module(tmp_path: Path) -> str:
+    """A throwaway module in tmp_path (pass ``--app-dir tmp_path``) with an app and a factory."""
+    name = f"cli_app_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            async def app(scope, receive, send):
+                pass
+
+            async def made(scope, receive, send):
+                pass
+
+            def make_app():
+                return made
+            """
+        )
+    )
+    return name
+
+
+class FakeServe:
+    """Stands in for trio_asgi.serve: records its arguments, then runs ``behaviour``."""
+
+    def __init__(self, behaviour: Callable[[Callable[[], Awaitable[Any]]], Awaitable[None]]):
+        self.behaviour = behaviour
+        self.calls: list[tuple[object, Config]] = []
+
+    async def __call__(
+        self, app: object, config: Config, *, shutdown_trigger: Callable[[], Awaitable[Any]]
+    ) -> None:
+        self.calls.append((app, config))
+        await self.behaviour(shutdown_trigger)
+
+    @property
+    def config(self) -> Config:
+        assert len(self.calls) == 1
+        return self.calls[0][1]
+
+
+async def _return_at_once(shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+    pass
+
+
+@pytest.fixture
+def fake_serve(monkeypatch: pytest.MonkeyPatch) -> FakeServe:
+    fake = FakeServe(_return_at_once)
+    monkeypatch.setattr(_cli, "serve", fake)
+    return fake
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(_cli.cli, args, env=env)
+
+
+def test_help_lists_options_with_defaults_from_config() -> None:
+    result = invoke(["--help"])
+    assert result.exit_code == EXIT_OK
+    assert result.output.startswith("Usage: trio-asgi [OPTIONS] APP\n")
+    text = " ".join(result.output.split())  # undo the wrapping
+    defaults = Config()
+    for option, envvar, default in [
+        ("--host TEXT", "TRIO_ASGI_HOST", defaults.host),
+        ("--port INTEGER", "TRIO_ASGI_PORT", defaults.port),
+        ("--lifespan [auto|on|off]", "TRIO_ASGI_LIFESPAN", defaults.lifespan),
+        ("--graceful-timeout FLOAT", "TRIO_ASGI_GRACEFUL_TIMEOUT", defaults.graceful_timeout),
+        ("--keep-alive-timeout FLOAT", "TRIO_ASGI_KEEP_ALIVE_TIMEOUT", defaults.keep_alive_timeout),
+        ("--disconnect-timeout FLOAT", "TRIO_ASGI_DISCONNECT_TIMEOUT", defaults.disconnect_timeout),
+        ("--log-level [critical|error|warning|info|debug]", "TRIO_ASGI_LOG_LEVEL", "info"),
+    ]:  # fmt: skip
+        assert option in text
+        assert f"[env var: {envvar}; default: {default}]" in text
+    for flag in [
+        "--root-path TEXT",
+        "--access-log / --no-access-log",
+        "--date-header / --no-date-header",
+        "--server-header / --no-server-header",
+        "--factory",
+        "--app-dir DIRECTORY",
+        "--version",
+    ]:
+        assert flag in text
+    assert "TRIO_ASGI_APP" in text
+
+
+def test_version() -> None:
+    result = invoke(["--version"])
+    assert result.exit_code == EXIT_OK
+    assert result.output.startswith(f"trio-asgi {trio_asgi.__version__} (trio {trio.__version__}, ")
+    assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        ([], ["Missing argument", "'APP'"]),
+        (["--port", "http"], ["'--port'", "'http'", "integer"]),
+        (["--lifespan", "sometimes"], ["'--lifespan'", "'sometimes'", "'auto', 'on', 'off'"]),
+        (["--graceful-timeout", "soon"], ["'--graceful-timeout'", "'soon'", "float"]),
+        (["--log-level", "loud"], ["'--log-level'", "'loud'", "'critical', 'error', "]),
+        (["--no-such-option"], ["No such option", "--no-such-option"]),
+    ],
+    ids=["no-app", "port", "lifespan", "timeout", "log-level", "unknown-option"],
+)
+def test_bad_usage_exits_2(fake_serve: FakeServe, args: list[str], fragments: list[str]) -> None:
+    """click's own checks; its exact wording varies between click versions."""
+    result = invoke([*args, *(["mod:app"] if args else [])])
+    assert result.exit_code == EXIT_USAGE
+    assert result.stdout == ""
+    assert result.stderr.startswith("Usage: trio-asgi [OPTIONS] APP\n")
+    error_line = result.stderr.splitlines()[-1]
+    assert error_line.startswith("Error: ")
+    for fragment in fragments:
+        assert fragment in error_line
+    assert fake_serve.calls == []
+
+
+def test_missing_app_dir_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    result = invoke(["--app-dir", str(missing), "mod:app"])
+    assert result.exit_code == EXIT_USAGE
+    error_line = result.stderr.splitlines()[-1]
+    assert error_line.startswith("Error: Invalid value for '--app-dir': ")
+    assert str(missing) in error_line
+
+
+@pytest.mark.parametrize(
+    ("args", "bad_config"),
+    [
+        (["--port", "70000"], {"port": 70000}),
+        (["--port", "-1"], {"port": -1}),
+        (["--host", ""], {"host": ""}),
+        (["--root-path", "api/"], {"root_path": "api/"}),
+        (["--graceful-timeout", "-1"], {"graceful_timeout": -1.0}),
+        (["--keep-alive-timeout", "nan"], {"keep_alive_timeout": float("nan")}),
+        (["--disconnect-timeout", "-0.5"], {"disconnect_timeout": -0.5}),
+    ],
+)
+def test_values_config_rejects_exit_2_with_configs_message(
+    fake_serve: FakeServe, app_module: str, args: list[str], bad_config: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Config(**bad_config)
+    # A bad value is reported before the app is imported, so a bad APP does not mask it.
+    result = invoke([*args, "no_such_module_anywhere:app"])
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr.startswith("Usage: trio-asgi [OPTIONS] APP\n")
+    assert result.stderr.splitlines()[-1] == f"Error: {info.value}"
+    assert fake_serve.calls == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], Config()),
+        (
+            ["--host", "0.0.0.0", "--port", "9000", "--root-path", "/api"],
+            Config(host="0.0.0.0", port=9000, root_path="/api"),
+        ),
+        (["--lifespan", "off"], Config(lifespan="off")),
+        (["--no-access-log"], Config(access_log=False)),
+        (
+            ["--graceful-timeout", "inf", "--keep-alive-timeout", "2.5"],
+            Config(graceful_timeout=float("inf"), keep_alive_timeout=2.5),
+        ),
+        (["--disconnect-timeout", "0"], Config(disconnect_timeout=0.0)),
+        (
+            ["--no-date-header", "--no-server-header"],
+            Config(date_header=False, server_header=False),
+        ),
+        (["--server-header", "--date-header", "--access-log"], Config()),
+    ],
+    ids=["defaults", "address", "lifespan", "access-log", "timeouts", "zero", "headers", "on"],
+)
+def test_options_map_to_config(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path, args: list[str], expected: Config
+) -> None:
+    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == expected
+    assert fake_serve.calls[0][0] is sys.modules[app_module].app
+
+
+def test_environment_variables(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:
+    env = {
+        "TRIO_ASGI_APP": f"{app_module}:make_app",
+        "TRIO_ASGI_FACTORY": "1",
+        "TRIO_ASGI_APP_DIR": str(tmp_path),
+        "TRIO_ASGI_PORT": "9000",
+        "TRIO_ASGI_HOST": "::1",
+        "TRIO_ASGI_LIFESPAN": "on",
+        "TRIO_ASGI_ACCESS_LOG": "false",
+        "TRIO_ASGI_GRACEFUL_TIMEOUT": "1.5",
+    }
+    result = invoke([], env=env)
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(
+        host="::1", port=9000, lifespan="on", access_log=False, graceful_timeout=1.5
+    )
+    assert fake_serve.calls[0][0] is sys.modules[app_module].made
+
+
+def test_option_beats_environment_variable(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    result = invoke(
+        ["--port", "9001", "--app-dir", str(tmp_path), f"{app_module}:app"],
+        env={"TRIO_ASGI_PORT": "9000"},
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config.port == 9001
+
+
+def test_bad_environment_variable_exits_2(fake_serve: FakeServe) -> None:
+    result = invoke(["mod:app"], env={"TRIO_ASGI_PORT": "eighty"})
+    assert result.exit_code == EXIT_USAGE
+    error_line = result.stderr.splitlines()[-1]
+    assert error_line.startswith("Error: Invalid value for '--port': ")
+    assert "'eighty'" in error_line
+    assert fake_serve.calls == []
+
+
+def test_factory_option(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:
+    result = invoke(["--factory", "--app-dir", str(tmp_path), f"{app_module}:make_app"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.calls[0][0] is sys.modules[app_module].made
+
+
+def test_app_dir_goes_first_on_sys_path(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert sys.path[0] == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("app", "factory", "message"),
+    [
+        ("no_colon", False, 'import string must be "<module>:<attribute>", '
+         "e.g. \"myproject.main:app\", not 'no_colon'"),
+        ("cli_no_such_module:app", False, "could not import module 'cli_no_such_module'"),
+        ("{module}:nope", False, "module '{module}' has no attribute 'nope'"),
+        ("{module}:app", True, "calling factory '{module}:app' failed: TypeError: "
+         "app() missing 3 required positional arguments: 'scope', 'receive', and 'send'"),
+    ],
+    ids=["malformed", "no-module", "no-attribute", "factory-fails"],
+)  # fmt: skip
+def test_import_errors_exit_1_with_one_line(
+    fake_serve: FakeServe,
+    app_module: str,
+    tmp_path: Path,
+    app: str,
+    factory: bool,
+    message: str,
+) -> None:
+    args = ["--app-dir", str(tmp_path), app.format(module=app_module)]
+    result = invoke(["--factory", *args] if factory else args)
+    assert result.exit_code == EXIT_FAILURE
+    assert result.stderr == f"Error: {message.format(module=app_module)}\n"
+    assert result.stdout == ""
+    assert fake_serve.calls == []
+
+
+def test_error_inside_the_users_module_is_not_hidden(fake_serve: FakeServe) -> None:
+    result = invoke(["--app-dir", str(APPS_DIR), "broken_import:app"])
+    assert result.exit_code == EXIT_FAILURE
+    assert isinstance(result.exception, ModuleNotFoundError)
+    assert result.exception.name == "trio_asgi_test_dependency_that_is_not_installed"
+    assert fake_serve.calls == []
+
+
+async def _fail_startup(shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+    raise LifespanFailure("database is unreachable")
+
+
+def test_lifespan_failure_exits_3(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:
+    fake_serve.behaviour = _fail_startup
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_STARTUP_FAILURE
+    assert result.stderr == "Error: application startup failed: database is unreachable\n"
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [("127.0.0.1", "127.0.0.1:8000"), ("::1", "[::1]:8000"), ("localhost", "localhost:8000")],
+)
+def test_bind_failure_exits_1_naming_the_address(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path, host: str, shown: str
+) -> None:
+    error = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+
+    async def fail_to_bind(shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+        raise error
+
+    fake_serve.behaviour = fail_to_bind
+    result = invoke(["--host", host, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_FAILURE
+    assert result.stderr == f"Error: could not listen on {shown}: {error}\n"
+
+
+async def _signal_then_wait(shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+    signal.raise_signal(signal.SIGTERM)
+    await shutdown_trigger()
+
+
+async def _ignore_first_signal(shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+    signal.raise_signal(signal.SIGINT)
+    await shutdown_trigger()
+    signal.raise_signal(signal.SIGINT)
+    await trio.sleep_forever()  # a shutdown that never ends on its own
+
+
+def test_first_signal_triggers_graceful_shutdown_exit_0(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    fake_serve.behaviour = _signal_then_wait
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK
+    assert result.stderr == ("INFO:     Shutting down gracefully (press CTRL+C again to force)\n")
+
+
+def test_second_signal_forces_shutdown_exit_1(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    fake_serve.behaviour = _ignore_first_signal
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_FAILURE
+    assert result.stderr == (
+        "INFO:     Shutting down gracefully (press CTRL+C again to force)\n"
+        "WARNING:  Forced shutdown\n"
+    )
+
+
+async def _log_some_lines(shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+    logging.getLogger("trio_asgi.error").debug("a debug line")
+    logging.getLogger("trio_asgi.error").info("an info line")
+    logging.getLogger("trio_asgi.access").info('127.0.0.1:5000 - "GET / HTTP/1.1" 200')
+    logging.getLogger("trio_asgi.error").warning("a warning line")
+    logging.getLogger("trio_asgi.error").error("an error line")
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        ("debug", ["DEBUG:    a debug line", "INFO:     an info line",
+                   'INFO:     127.0.0.1:5000 - "GET / HTTP/1.1" 200',
+                   "WARNING:  a warning line", "ERROR:    an error line"]),
+        ("info", ["INFO:     an info line", 'INFO:     127.0.0.1:5000 - "GET / HTTP/1.1" 200',
+                  "WARNING:  a warning line", "ERROR:    an error line"]),
+        ("WARNING", ["WARNING:  a warning line", "ERROR:    an error line"]),
+        ("critical", []),
+    ],
+)  # fmt: skip
+def test_logging_goes_to_stderr_at_the_chosen_level(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path, level: str, expected: list[str]
+) -> None:
+    fake_serve.behaviour = _log_some_lines
+    logger = logging.getLogger("trio_asgi")
+    before = (list(logger.handlers), logger.level, logger.propagate)
+    result = invoke(["--log-level", level, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert result.stderr.splitlines() == expected
+    assert result.stdout == ""
+    # The command leaves the logger as it found it.
+    assert (list(logger.handlers), logger.level, logger.propagate) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: python -m trio_asgi in a subprocess
+# ---------------------------------------------------------------------------------------------
+
+LISTENING = re.compile(
+    r"Listening on http://(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:/]+)):(?P<port>\d+)"
+)
+GRACEFUL = "Shutting down gracefully (press CTRL+C again to force)"
+
+
+def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without TRIO_ASGI_* and with trio_asgi importable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIO_ASGI_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.update(extra or {})
+    return env
+
+
+def port_of(listening_line: str) -> int:
+    match = LISTENING.search(listening_line)
+    assert match is not None, listening_line
+    return int(match["port"])
+
+
+class ServerProcess:
+    """``python -m trio_asgi ARGS`` with its stderr read line by line by a thread.
+
+    Use as a context manager: on exit the process is killed if it is still running.
+    """
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        environ = subprocess_env(env)
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._eof = False
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "trio_asgi", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environ,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(timeout=TIMEOUT)
+        finally:
+            self._reader.join(timeout=TIMEOUT)
+            assert self.proc.stderr is not None
+            self.proc.stderr.close()
+
+    def wait_for_line(self, needle: str) -> str:
+        """Return the first stderr line not read yet that contains ``needle``."""
+        deadline = time.monotonic() + TIMEOUT
+        while not self._eof:
+            try:
+                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                break
+            if line is None:
+                self._eof = True
+                break
+            self.lines.append(line)
+            if needle in line:
+                return line
+        raise AssertionError(
+            f"no stderr line containing {needle!r} within {TIMEOUT}s "
+            f"(exit status {self.proc.poll()}); stderr so far: {self.lines}"
+        )
+
+    def wait_for_port(self) -> int:
+        """Wait for the "Listening on http://HOST:PORT" line and return PORT."""
+        return port_of(self.wait_for_line("Listening on http://"))
+
+    def wait_for_exit(self) -> int:
+        """Wait for the process to end, read the rest of stderr, return the exit status."""
+        status = self.proc.wait(timeout=TIMEOUT)
+        self._reader.join(timeout=TIMEOUT)
+        while not self._eof:
+            line = self._queue.get_nowait()
+            if line is None:
+                self._eof = True
+            else:
+                self.lines.append(line)
+        return status
+
+
+def exchange(port: int, client: h11.Connection, sock: socket.socket) -> tuple[int, bytes]:
+    """Read one whole response with h11; return its status and body."""
+    status, body = None, b""
+    while True:
+        event = client.next_event()
+        if event is h11.NEED_DATA:
+            client.receive_data(sock.recv(65536))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            assert status is not None
+            return status, body
+        else:
+            raise AssertionError(f"unexpected {event!r} from the server on port {port}")
+
+
+def test_e2e_serves_hello_world_then_sigterm_exits_0() -> None:
+    with ServerProcess("--port", "0", "--app-dir", str(APPS_DIR), "hello:app") as server:
+        line = server.wait_for_line("Listening on http://")
+        assert line.startswith("INFO:     Listening on http://127.0.0.1:")
+        assert line.endswith(" (press CTRL+C to quit)")
+        port = port_of(line)
+        response = httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT)
+        assert response.status_code == 200
+        assert response.text == "Hello, world!"
+        # The access log reaches stderr through the CLI's handler, at INFO.
+        access = server.wait_for_line('"GET / HTTP/1.1" 200')
+        assert access.startswith("INFO:     127.0.0.1:")
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_for_exit() == EXIT_OK
+        assert f"INFO:     {GRACEFUL}" in server.lines
+        assert not any("Traceback" in line for line in server.lines)
+
+
+def test_e2e_port_and_app_from_environment() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    env = {"TRIO_ASGI_PORT": str(free_port), "TRIO_ASGI_APP": "hello:app"}
+    with ServerProcess("--app-dir", str(APPS_DIR), env=env) as server:
+        assert server.wait_for_port() == free_port
+        response = httpx.get(f"http://127.0.0.1:{free_port}/", timeout=TIMEOUT)
+        assert response.text == "Hello, world!"
+        server.proc.send_signal(signal.SIGINT)
+        assert server.wait_for_exit() == EXIT_OK
+
+
+def test_e2e_sigterm_lets_the_request_in_flight_finish() -> None:
+    with ServerProcess("--port", "0", "--app-dir", str(APPS_DIR), "slow:app") as server:
+        port = server.wait_for_port()
+        client = h11.Connection(h11.CLIENT)
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            head = h11.Request(
+                method="POST",
+                target="/upload",
+                headers=[("Host", f"127.0.0.1:{port}"), ("Content-Length", "10")],
+            )
+            sock.sendall(client.send(head) + client.send(h11.Data(data=b"12345")))
+            server.wait_for_line("slow: request started /upload")
+
+            server.proc.send_signal(signal.SIGTERM)
+            server.wait_for_line(GRACEFUL)
+            # The app is still waiting for the rest of the body: the request is in flight.
+            sock.sendall(client.send(h11.Data(data=b"67890")) + client.send(h11.EndOfMessage()))
+            assert exchange(port, client, sock) == (200, b"received 10 bytes")
+        assert server.wait_for_exit() == EXIT_OK
+        assert "WARNING:  Forced shutdown" not in server.lines
+
+
+def test_e2e_second_sigint_forces_exit_1() -> None:
+    args = ["--port", "0", "--graceful-timeout", "inf", "--app-dir", str(APPS_DIR), "slow:app"]
+    with ServerProcess(*args) as server:
+        port = server.wait_for_port()
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            # Promise a body and never send it: the request stays in flight for ever.
+            sock.sendall(b"POST /stuck HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n12345")
+            server.wait_for_line("slow: request started /stuck")
+            server.proc.send_signal(signal.SIGINT)
+            server.wait_for_line(GRACEFUL)
+            server.proc.send_signal(signal.SIGINT)
+            assert server.wait_for_exit() == EXIT_FAILURE
+        assert "WARNING:  Forced shutdown" in server.lines
+        assert not any("Traceback" in line for line in server.lines)
+
+
+def test_e2e_import_error_exits_1_with_one_line() -> None:
+    with ServerProcess("--port", "0", "--app-dir", str(APPS_DIR), "hello:nope") as server:
+        assert server.wait_for_exit() == EXIT_FAILURE
+        assert server.lines == ["Error: module 'hello' has no attribute 'nope'"]
+
+
+def test_e2e_failing_lifespan_startup_exits_3() -> None:
+    args = ["--port", "0", "--app-dir", str(APPS_DIR), "failing_startup:app"]
+    with ServerProcess(*args) as server:
+        assert server.wait_for_exit() == EXIT_STARTUP_FAILURE
+        assert server.lines[-1] == "Error: application startup failed: database is unreachable"
+        assert not any("Traceback" in line for line in server.lines)
+        assert not any("Listening on" in line for line in server.lines)
+
+
+def test_e2e_port_in_use_exits_1_naming_the_address() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["--port", str(port), "--app-dir", str(APPS_DIR), "hello:app"]
+        with ServerProcess(*args) as server:
+            assert server.wait_for_exit() == EXIT_FAILURE
+    in_use = os.strerror(errno.EADDRINUSE)
+    assert server.lines[-1].startswith(f"Error: could not listen on 127.0.0.1:{port}: ")
+    assert server.lines[-1].endswith(in_use)
+    assert not any("Traceback" in line for line in server.lines)
+
+
+def test_main_module_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "trio_asgi", "--version"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == EXIT_OK
+    assert result.stdout.startswith(f"trio-asgi {trio_asgi.__version__} (trio ")
+    assert result.stderr == ""
