@@ -312,6 +312,7 @@ class HTTP11Connection:
         self._draining = False  # our last response is out: discard input until EOF
         self._client_eof = False
         self._rejection: int | None = None  # the status owed to a request we refuse
+        self._request_method: bytes | None = None  # of the request being answered
         self._nursery: trio.Nursery  # the connection nursery, set by run()
 
     # -- lifetime --------------------------------------------------------------------------
@@ -422,6 +423,7 @@ class HTTP11Connection:
 
     def _start_cycle(self, request: h11.Request) -> None:
         self._read_scope.deadline = math.inf  # busy: the keep-alive timer stops
+        self._request_method = request.method
         refusal = check_request_head(request.http_version, request.target, request.headers)
         if refusal is not None:
             status, reason = refusal
@@ -570,10 +572,17 @@ class HTTP11Connection:
     async def send_continue(self) -> None:
         """Send ``100 Continue`` (RFC 9110 section 10.1.1), when the app first waits for body."""
         await self.write(
-            self.h11.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+            self.h11.send(
+                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            )
+            or b""
         )
 
     async def _send_error_response(self, status: int) -> None:
+        """Answer the current request (or unparseable bytes) with ``status`` and close.
+
+        The body is a one-line text; a HEAD request gets the same headers and no body.
+        """
         body = f"{status} {_REASONS.get(status, b'Error').decode()}\n".encode()
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -582,11 +591,10 @@ class HTTP11Connection:
         self._closing = True
         head = self.response_head(status, headers)
         h11_conn = self.h11
-        await self.write(
-            (h11_conn.send(head) or b"")
-            + (h11_conn.send(h11.Data(data=body)) or b"")
-            + (h11_conn.send(h11.EndOfMessage()) or b"")
-        )
+        data = h11_conn.send(head) or b""
+        if self._request_method != b"HEAD":
+            data += h11_conn.send(h11.Data(data=body)) or b""
+        await self.write(data + (h11_conn.send(h11.EndOfMessage()) or b""))
 
     async def after_response(self) -> None:
         """The response is fully written: start the next request cycle, or close."""

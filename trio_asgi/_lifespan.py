@@ -18,6 +18,7 @@ that is a startup failure.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import trio
@@ -132,6 +133,11 @@ class Lifespan:
             raise InvalidMessage(
                 f"an ASGI message must be a dict with a 'type' key, not {message!r}"
             ) from None
+        if trio.current_effective_deadline() == -math.inf:
+            # serve() is being cancelled (the hard stop). Frameworks report that as
+            # "shutdown.failed" on their way out; raising here would replace the Cancelled.
+            error_logger.debug("Lifespan message %r during cancellation ignored", message_type)
+            return
         if message_type in ("lifespan.startup.complete", "lifespan.startup.failed"):
             if self._startup_over or not self._startup_sent:
                 raise UnexpectedMessage(f"Unexpected ASGI message {message_type!r}.")

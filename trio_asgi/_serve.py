@@ -124,6 +124,7 @@ class _Server:
                     task_status.started(addresses)
                     await self._serve_connections(listeners)
                     await self.lifespan.shutdown()
+                    error_logger.info("Server stopped")
                 root.cancel_scope.cancel()  # the watcher and a lifespan task that lingers
         finally:
             for listener in listeners:
@@ -133,7 +134,7 @@ class _Server:
 
     async def _watch_for_shutdown(self, shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
         await shutdown_trigger()
-        error_logger.info("Shutting down")
+        error_logger.info("Graceful shutdown: no longer accepting connections")
         self.accept_scope.cancel()
 
     async def _serve_connections(self, listeners: list[trio.SocketListener]) -> None:
