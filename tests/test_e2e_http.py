@@ -563,3 +563,48 @@ async def test_exception_in_app_gives_500_and_the_server_keeps_serving(
     assert "Exception in ASGI application" in record.getMessage()
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], ValueError)
+
+
+async def test_app_cancelled_inside_its_final_send_still_closes_the_connection(
+    nursery: trio.Nursery,
+) -> None:
+    # A disconnect watcher that cancels its nursery as soon as receive() says the response
+    # is complete: the cancellation lands inside the app's last send(). The server must
+    # still finish the connection (here: close it, as HTTP/1.0 requires).
+    async def watch(receive: Any, scope: trio.CancelScope) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        scope.cancel()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        async with trio.open_nursery() as watcher:
+            watcher.start_soon(watch, receive, watcher.cancel_scope)
+            for i in range(3):
+                await send({"type": "http.response.body", "body": b"x\n", "more_body": i < 2})
+            watcher.cancel_scope.cancel()
+
+    server = await start_server(nursery, app)
+    with trio.fail_after(TIMEOUT):
+        raw = await exchange(server, b"GET / HTTP/1.0\r\n\r\n")  # returns at EOF
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert raw.endswith(b"x\nx\nx\n")
+    with trio.fail_after(TIMEOUT):
+        await server.shutdown()  # no connection left waiting for the graceful timeout
+
+
+@pytest.mark.parametrize("access_log", [True, False])
+async def test_access_log_setting_switches_the_access_log(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture, access_log: bool
+) -> None:
+    caplog.set_level(logging.INFO, logger="trio_asgi.access")
+    server = await start_server(nursery, hello_app, access_log=access_log)
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(server.url + "/q?x=1")).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "trio_asgi.access"]
+    if access_log:
+        [line] = lines
+        assert '"GET /q?x=1 HTTP/1.1" 200 ' in line
+        assert line.startswith("127.0.0.1:")
+    else:
+        assert lines == []

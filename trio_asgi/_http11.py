@@ -7,9 +7,11 @@ once per accepted socket. The tree below it::
     ├── reader task (_read_loop)      socket bytes -> h11 -> request events, inside the read
     │                                 cancel scope; its deadline is the keep-alive timeout
     │                                 while idle and the linger timeout while closing
-    └── app task (_run_app)           app(scope, receive, send) for one request, inside that
-                                      request's cancel scope; once the client is gone its
-                                      deadline becomes now + disconnect_timeout
+    ├── app task (_run_app)           app(scope, receive, send) for one request, inside that
+    │                                 request's cancel scope; once the client is gone its
+    │                                 deadline becomes now + disconnect_timeout
+    └── closing task (_send_fin)      short-lived: the FIN (or a 4xx for a refused pipelined
+                                      request) once a response has ended the connection
 
 How the parts divide the work:
 
@@ -20,7 +22,8 @@ How the parts divide the work:
   ``Config.body_buffer_size`` bytes of body wait for the app, or as many bytes of pipelined
   requests wait behind the current one.
 - The app task spawns from the reader on each ``h11.Request``. When it completes its response
-  it starts the next h11 cycle itself and handles any pipelined request already buffered, so
+  it starts the next h11 cycle itself (:meth:`HTTP11Connection.response_done`, synchronous so
+  no cancellation can cut it short) and handles any pipelined request already buffered, so
   responses go out in request order with no extra task hop.
 - A client that goes away (EOF, reset, a failed write) makes ``receive()`` return
   ``http.disconnect`` and starts the app's grace deadline; ``send()`` raises
@@ -32,6 +35,7 @@ How the parts divide the work:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from http import HTTPStatus
@@ -84,6 +88,7 @@ class RequestCycle:
         "_final_body_taken",
         "_no_body",
         "_pending_head",
+        "_pending_head_closes",
         "_waiter",
         "buffered",
         "cancel_scope",
@@ -113,6 +118,7 @@ class RequestCycle:
         self.response_complete = False
         self.status = 0
         self._pending_head: h11.Response | None = None
+        self._pending_head_closes = False  # it carries Connection: close
         self._no_body = request.method == b"HEAD"
         self._waiter: trio.Event | None = None
 
@@ -234,6 +240,7 @@ class RequestCycle:
             if self._conn.broken:
                 raise ClientDisconnected("the client closed the connection")
             self._pending_head = self._conn.response_head(status, headers)
+            self._pending_head_closes = self._conn.closing
             self.response_started = True
             self.status = status
             if status in NO_BODY_STATUSES:
@@ -249,8 +256,16 @@ class RequestCycle:
         h11_conn = conn.h11
         parts: list[bytes] = []
         try:
-            if self._pending_head is not None:
-                parts.append(h11_conn.send(self._pending_head) or b"")
+            head = self._pending_head
+            if head is not None:
+                if conn.closing and not self._pending_head_closes:
+                    # Shutdown began while the head was held: it must now say so.
+                    head = h11.Response(
+                        status_code=head.status_code,
+                        headers=[*head.headers.raw_items(), CONNECTION_CLOSE],
+                        reason=head.reason,
+                    )
+                parts.append(h11_conn.send(head) or b"")
                 self._pending_head = None
             if body and not self._no_body:
                 parts.append(h11_conn.send(h11.Data(data=body)) or b"")
@@ -267,15 +282,18 @@ class RequestCycle:
         if not more_body:
             self.response_complete = True
             self._wake()
-            log_access(
-                conn.client,
-                self.request.method,
-                self.request.target,
-                self.request.http_version,
-                self.status,
-                self.started_at,
-            )
-            await conn.after_response()
+            if conn.config.access_log:
+                log_access(
+                    conn.client,
+                    self.request.method,
+                    self.request.target,
+                    self.request.http_version,
+                    self.status,
+                    self.started_at,
+                )
+            # Synchronous on purpose: an app cancelled inside this send() (a disconnect
+            # watcher's nursery, say) must not leave the connection half-way.
+            conn.response_done()
 
 
 class HTTP11Connection:
@@ -291,8 +309,9 @@ class HTTP11Connection:
 
     Error handling:
         App exceptions are logged once and answered with a 500 (or an abort, if the
-        response had begun); malformed requests get the status h11 suggests (400, 414,
-        431, ...) and a close. Network errors end the connection quietly.
+        response had begun); malformed requests get the status h11 suggests (400, 431,
+        501) or the one :func:`~trio_asgi._scope.check_request_head` gives (505, 400), and
+        a close. Network errors end the connection quietly.
     """
 
     def __init__(self, stream: trio.abc.Stream, context: ServerContext) -> None:
@@ -337,6 +356,11 @@ class HTTP11Connection:
             self._read_scope.cancel()
 
     @property
+    def closing(self) -> bool:
+        """No request will be served after the current one (its response says ``close``)."""
+        return self._closing
+
+    @property
     def is_idle(self) -> bool:
         """No request is in progress and none has begun to arrive."""
         return self._stream_closed or (self._cycle is None and not self._partial_request_buffered())
@@ -364,7 +388,7 @@ class HTTP11Connection:
                     if self._cycle is not None:
                         self._cycle.disconnect()
                 await self._process_events()
-                if not data or h11_conn.their_state is h11.ERROR:
+                if not data or (h11_conn.their_state is h11.ERROR and not self._draining):
                     break
         self._reader_done = True
         if self._draining or self._cycle is None:
@@ -398,7 +422,7 @@ class HTTP11Connection:
         """Handle every event h11 can give now, then answer a refused request if any."""
         self._handle_events()
         if self._rejection is not None:
-            await self._reject(self._rejection)
+            await self._reject_pending()
 
     def _handle_events(self) -> None:
         h11_conn = self.h11
@@ -453,21 +477,23 @@ class HTTP11Connection:
         self._closing = True
         cycle = self._cycle
         if cycle is None:
-            self._rejection = exc.error_status_hint  # answered by _process_events (it can await)
+            self._rejection = exc.error_status_hint  # answered by _reject_pending
         else:
             # The body broke off mid-way: the app sees a disconnect, and if it has not
             # answered when it returns, the client gets h11's suggested status.
             cycle.protocol_error = exc
             cycle._wake()
 
-    async def _reject(self, status: int) -> None:
+    async def _reject_pending(self) -> None:
+        """Answer a refused or malformed request with its status, then close."""
+        status = self._rejection
+        if status is None:
+            return  # the reader and a spawned task may both get here; one answers
         self._rejection = None
-        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            try:
+        if not self.broken and self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            with contextlib.suppress(ClientDisconnected):  # gone: closing is all that is left
                 await self._send_error_response(status)
-            except ClientDisconnected:
-                return
-        await self._close_gracefully()
+        self._begin_close()
 
     # -- the app task ----------------------------------------------------------------------
 
@@ -504,15 +530,16 @@ class HTTP11Connection:
             except ClientDisconnected:
                 await self._close_stream()
                 return
-            log_access(
-                self.client,
-                cycle.request.method,
-                cycle.request.target,
-                cycle.request.http_version,
-                status,
-                cycle.started_at,
-            )
-            await self._close_gracefully()
+            if self.config.access_log:
+                log_access(
+                    self.client,
+                    cycle.request.method,
+                    cycle.request.target,
+                    cycle.request.http_version,
+                    status,
+                    cycle.started_at,
+                )
+            self._begin_close()
         else:
             # Part of the response is out (or the client is gone): a truncated response on
             # a keep-alive connection must never be followed by another, so close at once.
@@ -596,8 +623,13 @@ class HTTP11Connection:
             data += h11_conn.send(h11.Data(data=body)) or b""
         await self.write(data + (h11_conn.send(h11.EndOfMessage()) or b""))
 
-    async def after_response(self) -> None:
-        """The response is fully written: start the next request cycle, or close."""
+    def response_done(self) -> None:
+        """The response is fully written: start the next request cycle, or begin closing.
+
+        Synchronous, so no cancellation can stop it half-way; what must be awaited (a FIN,
+        an error response to a pipelined bad request) runs in a short task of the
+        connection nursery, outside the app's cancel scope.
+        """
         h11_conn = self.h11
         if (
             self._closing
@@ -606,22 +638,35 @@ class HTTP11Connection:
         ):
             # Connection: close, HTTP/1.0, shutdown, or a request body still arriving that the
             # app did not read: finish with a lingering close.
-            await self._close_gracefully()
+            self._begin_close()
             return
         h11_conn.start_next_cycle()
         self._cycle = None
+        self._request_method = None
         self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
-        await self._process_events()  # a pipelined request may be buffered already
-        if self._reader_done and self._cycle is None:
-            await self._close_stream()  # the client closed its side, nothing left to serve
+        self._handle_events()  # a pipelined request may be buffered already
+        if self._rejection is not None:
+            self._nursery.start_soon(self._reject_pending)
+        elif self._reader_done and self._cycle is None:
+            self._begin_close()  # the client closed its side and nothing is left to serve
         self.resume_reading()
 
-    async def _close_gracefully(self) -> None:
-        """Send FIN, then let the reader drain the client's bytes until EOF or the linger limit."""
+    def _begin_close(self) -> None:
+        """Lingering close: no more requests; FIN goes out (from a short task) and the reader
+        discards what the client still sends until its EOF or ``LINGER_TIMEOUT`` seconds."""
         self._closing = True
+        if self._draining:
+            return
         self._draining = True
+        self._read_scope.deadline = min(
+            self._read_scope.deadline, trio.current_time() + LINGER_TIMEOUT
+        )
+        self.resume_reading()
+        self._nursery.start_soon(self._send_fin)
+
+    async def _send_fin(self) -> None:
         if self._reader_done:
-            await self._close_stream()
+            await self._close_stream()  # nothing to drain: close now
             return
         stream = self._stream
         if isinstance(stream, trio.abc.HalfCloseableStream) and not self._stream_closed:
@@ -630,12 +675,8 @@ class HTTP11Connection:
                     await stream.send_eof()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._read_scope.cancel()  # the peer is gone already: nothing to drain
-            self._read_scope.deadline = min(
-                self._read_scope.deadline, trio.current_time() + LINGER_TIMEOUT
-            )
         else:
             self._read_scope.cancel()  # cannot half-close (e.g. TLS): the reader stops now
-        self.resume_reading()
 
     async def _close_stream(self) -> None:
         if self._stream_closed:

@@ -104,7 +104,7 @@ def http_scope(
     Args:
         method: request method bytes; the scope carries it uppercased, as the spec says.
         target: the request-target as received; see :func:`split_target`.
-        http_version: ``b"1.0"`` or ``b"1.1"``.
+        http_version: ``b"1.0"``, ``b"1.1"``, or a higher 1.x served as ``"1.1"``.
         headers: ``(name, value)`` pairs with lower-cased names, in the order and with the
             duplicates they arrived with (h11 gives them so).
         scheme: ``"http"`` or ``"https"``.
@@ -122,7 +122,7 @@ def http_scope(
     return {
         "type": "http",
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
-        "http_version": http_version.decode("ascii"),
+        "http_version": "1.0" if http_version == b"1.0" else "1.1",
         "method": method.decode("ascii").upper(),
         "scheme": scheme,
         "path": decode_path(raw_path),
@@ -194,7 +194,8 @@ def check_request_head(
 ) -> tuple[int, str] | None:
     """What h11 accepts but the RFCs tell a server to refuse, as ``(status, reason)``.
 
-    - an HTTP version other than 1.0 or 1.1: 505 (RFC 9110 section 15.6.6);
+    - an HTTP major version other than 1: 505 (RFC 9110 section 15.6.6); a higher minor
+      version (``HTTP/1.2``) is served as HTTP/1.1, as RFC 9110 section 2.5 asks;
     - a fragment (``#``) in the request-target, which no request form allows: 400
       (RFC 9112 section 3.2);
     - both ``Content-Length`` and ``Transfer-Encoding``, the classic request-smuggling
@@ -203,7 +204,7 @@ def check_request_head(
     Returns:
         ``None`` for an acceptable request head, else the status and a one-line reason.
     """
-    if http_version not in (b"1.1", b"1.0"):
+    if not http_version.startswith(b"1."):
         return 505, f"HTTP version {http_version.decode('ascii', 'replace')} is not supported"
     if b"#" in target:
         return 400, "a request-target must not contain a fragment ('#')"

@@ -11,7 +11,8 @@ Every task trio-asgi runs lives in this tree; none outlives its parent::
             └── connection task, one per client           HTTP11Connection.run()
                 └── connection nursery
                     ├── reader task        socket bytes -> h11 -> events
-                    └── app task           app(scope, receive, send) for the current request
+                    ├── app task           app(scope, receive, send) for the current request
+                    └── closing task       short-lived: FIN once a response ends the connection
 
 The order of life:
 
