@@ -1,0 +1,153 @@
+"""Tier 1: ``Config`` defaults, immutability and validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import pytest
+
+from trio_asgi import Config, ConfigError, TrioASGIError
+
+DEFAULTS = {
+    "host": "127.0.0.1",
+    "port": 8000,
+    "root_path": "",
+    "lifespan": "auto",
+    "access_log": True,
+    "keep_alive_timeout": 5.0,
+    "graceful_timeout": 10.0,
+    "disconnect_timeout": 3.0,
+    "date_header": True,
+    "server_header": True,
+    "body_buffer_size": 65536,
+}
+
+
+def test_defaults() -> None:
+    assert dataclasses.asdict(Config()) == DEFAULTS
+
+
+def test_every_field_has_a_documented_default() -> None:
+    assert {field.name for field in dataclasses.fields(Config)} == set(DEFAULTS)
+
+
+def test_is_frozen() -> None:
+    config = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.port = 9000  # type: ignore[misc]
+    assert config.port == 8000
+
+
+def test_is_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        Config("0.0.0.0")  # type: ignore[misc]
+
+
+def test_is_hashable_and_compares_by_value() -> None:
+    assert Config(port=1) == Config(port=1)
+    assert Config(port=1) != Config(port=2)
+    assert hash(Config(port=1)) == hash(Config(port=1))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("host", "0.0.0.0"),
+        ("host", "::"),
+        ("host", "localhost"),
+        ("port", 0),
+        ("port", 65535),
+        ("root_path", ""),
+        ("root_path", "/api"),
+        ("root_path", "/api/v1"),
+        ("lifespan", "on"),
+        ("lifespan", "off"),
+        ("access_log", False),
+        ("keep_alive_timeout", 0),
+        ("keep_alive_timeout", 0.5),
+        ("keep_alive_timeout", math.inf),
+        ("graceful_timeout", 0),
+        ("graceful_timeout", math.inf),
+        ("disconnect_timeout", 0.0),
+        ("disconnect_timeout", math.inf),
+        ("date_header", False),
+        ("server_header", False),
+        ("body_buffer_size", 1024),
+        ("body_buffer_size", 2**24),
+    ],
+)
+def test_accepts_valid_values(field: str, value: Any) -> None:
+    config = Config(**{field: value})
+    assert getattr(config, field) == value
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("host", ""),
+        ("host", None),
+        ("host", b"127.0.0.1"),
+        ("port", -1),
+        ("port", 65536),
+        ("port", "80"),
+        ("port", 80.0),
+        ("port", True),
+        ("port", None),
+        ("root_path", "api"),
+        ("root_path", "/api/"),
+        ("root_path", "/"),
+        ("root_path", None),
+        ("root_path", b"/api"),
+        ("lifespan", "maybe"),
+        ("lifespan", "ON"),
+        ("lifespan", None),
+        ("lifespan", True),
+        ("access_log", 1),
+        ("access_log", "yes"),
+        ("access_log", None),
+        ("date_header", 0),
+        ("date_header", "false"),
+        ("server_header", 1),
+        ("server_header", None),
+        ("keep_alive_timeout", -1),
+        ("keep_alive_timeout", -0.001),
+        ("keep_alive_timeout", math.nan),
+        ("keep_alive_timeout", -math.inf),
+        ("keep_alive_timeout", "5"),
+        ("keep_alive_timeout", True),
+        ("keep_alive_timeout", None),
+        ("graceful_timeout", -1),
+        ("graceful_timeout", math.nan),
+        ("graceful_timeout", False),
+        ("disconnect_timeout", -1.0),
+        ("disconnect_timeout", math.nan),
+        ("disconnect_timeout", "3"),
+        ("body_buffer_size", 10),
+        ("body_buffer_size", 1023),
+        ("body_buffer_size", 0),
+        ("body_buffer_size", -1),
+        ("body_buffer_size", 4096.0),
+        ("body_buffer_size", True),
+        ("body_buffer_size", "65536"),
+    ],
+)
+def test_rejects_invalid_values_naming_the_field(field: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=field) as info:
+        Config(**{field: value})
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, TrioASGIError)
+    assert repr(value) in str(info.value)
+
+
+def test_replace_validates_too() -> None:
+    with pytest.raises(ConfigError, match="port"):
+        dataclasses.replace(Config(), port=-1)
+    assert dataclasses.replace(Config(), port=0).port == 0
+
+
+def test_error_message_says_what_the_value_should_be() -> None:
+    with pytest.raises(ConfigError) as info:
+        Config(port=70000)
+    assert str(info.value) == "port must be an int from 0 to 65535, not 70000"
