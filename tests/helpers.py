@@ -7,15 +7,19 @@
   ``trio.testing.memory_stream_pair()``; the test holds the client end.
 - :class:`H11Client`: builds request bytes with a real client-side h11 connection and reads
   responses back as h11 events, so driver tests never hand-parse HTTP.
+- :func:`parse_responses`: the same for raw bytes already read up to the server's EOF.
+- :func:`error_records`: what ``trio_asgi.error`` logged at ERROR or above.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import h11
+import pytest
 import trio
 import trio.testing
 
@@ -174,3 +178,60 @@ async def hello_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b"Hello, world!"})
+
+
+def parse_responses(raw: bytes, methods: Iterable[str] = ("GET",)) -> list[Response]:
+    """Parse ``raw`` (everything the server sent, up to its EOF) as one response per method.
+
+    Raises:
+        AssertionError: ``raw`` holds more than those responses.
+        h11.RemoteProtocolError: the bytes are not a valid sequence of responses, or end in
+            the middle of one.
+    """
+    conn = h11.Connection(h11.CLIENT)
+    conn.receive_data(raw)
+    conn.receive_data(b"")
+    responses = []
+    for method in methods:
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+        conn.send(h11.Request(method=method, target="/", headers=[("host", "test")]))
+        conn.send(h11.EndOfMessage())
+        informational: list[int] = []
+        head: h11.Response | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if isinstance(event, h11.InformationalResponse):
+                informational.append(event.status_code)
+            elif isinstance(event, h11.Response):
+                head = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                assert head is not None
+                responses.append(
+                    Response(
+                        head.status_code,
+                        list(head.headers),
+                        bytes(body),
+                        head.http_version,
+                        informational,
+                    )
+                )
+                break
+            else:
+                raise AssertionError(f"unexpected event {event!r} after {len(responses)}")
+    leftover = conn.trailing_data[0]
+    if leftover:
+        raise AssertionError(f"bytes after response {len(responses)}: {leftover[:60]!r}")
+    return responses
+
+
+def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The records ``trio_asgi.error`` logged at ERROR or above."""
+    return [
+        record
+        for record in caplog.records
+        if record.name == "trio_asgi.error" and record.levelno >= logging.ERROR
+    ]

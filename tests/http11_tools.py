@@ -12,13 +12,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import h11
-import pytest
 import trio
 import trio.testing
 
@@ -28,6 +25,8 @@ from trio_asgi._http11 import HTTP11Connection
 from trio_asgi._types import ASGIApp
 
 from .helpers import Response
+from .helpers import error_records as error_records  # re-exported for the driver tests
+from .helpers import parse_responses as parse_responses  # re-exported for the driver tests
 
 #: A valid ``http.response.start`` with no headers (the body is then chunked).
 START_200: dict[str, Any] = {"type": "http.response.start", "status": 200, "headers": []}
@@ -128,63 +127,6 @@ async def respond(
     await send({"type": "http.response.body", "body": body})
 
 
-def parse_responses(raw: bytes, methods: Iterable[str] = ("GET",)) -> list[Response]:
-    """Parse ``raw`` (everything the server sent, up to its EOF) as one response per method.
-
-    Raises:
-        AssertionError: ``raw`` holds more than those responses.
-        h11.RemoteProtocolError: the bytes are not a valid sequence of responses, or end in
-            the middle of one.
-    """
-    conn = h11.Connection(h11.CLIENT)
-    conn.receive_data(raw)
-    conn.receive_data(b"")
-    responses = []
-    for method in methods:
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-        conn.send(h11.Request(method=method, target="/", headers=[("host", "test")]))
-        conn.send(h11.EndOfMessage())
-        informational: list[int] = []
-        head: h11.Response | None = None
-        body = bytearray()
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.InformationalResponse):
-                informational.append(event.status_code)
-            elif isinstance(event, h11.Response):
-                head = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                assert head is not None
-                responses.append(
-                    Response(
-                        head.status_code,
-                        list(head.headers),
-                        bytes(body),
-                        head.http_version,
-                        informational,
-                    )
-                )
-                break
-            else:
-                raise AssertionError(f"unexpected event {event!r} after {len(responses)}")
-    leftover = conn.trailing_data[0]
-    if leftover:
-        raise AssertionError(f"bytes after response {len(responses)}: {leftover[:60]!r}")
-    return responses
-
-
 def header_values(response: Response, name: bytes) -> list[bytes]:
     """Every value of header ``name`` (lower-case) in ``response``, in order."""
     return [value for key, value in response.headers if key == name]
-
-
-def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """The records ``trio_asgi.error`` logged at ERROR or above."""
-    return [
-        record
-        for record in caplog.records
-        if record.name == "trio_asgi.error" and record.levelno >= logging.ERROR
-    ]

@@ -16,7 +16,6 @@ import logging
 import socket
 from typing import Any
 
-import h11
 import httpx
 import pytest
 import trio
@@ -24,7 +23,14 @@ import trio.testing
 
 from trio_asgi import ClientDisconnected
 
-from .helpers import Response, RunningServer, hello_app, read_until_eof, start_server
+from .helpers import (
+    RunningServer,
+    error_records,
+    hello_app,
+    parse_responses,
+    read_until_eof,
+    start_server,
+)
 
 TIMEOUT = 5  # seconds: the bound on any single wait; a passing test takes far less
 
@@ -73,43 +79,6 @@ async def read_head(stream: trio.abc.ReceiveStream) -> bytes:
     return data
 
 
-def parse_responses(raw: bytes, methods: list[str]) -> list[Response]:
-    """Parse the responses to requests sent with ``methods``, from bytes ending with EOF.
-
-    Raises if ``raw`` holds anything but exactly those responses followed by EOF.
-    """
-    conn = h11.Connection(h11.CLIENT)
-    conn.receive_data(raw)
-    conn.receive_data(b"")
-    responses = []
-    for method in methods:
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-        conn.send(h11.Request(method=method, target="/", headers=[("host", "test")]))
-        conn.send(h11.EndOfMessage())
-        informational: list[int] = []
-        head: h11.Response | None = None
-        body = b""
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.InformationalResponse):
-                informational.append(event.status_code)
-            elif isinstance(event, h11.Response):
-                head = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            else:
-                raise AssertionError(f"unexpected {event!r} while reading a response")
-        assert head is not None
-        responses.append(
-            Response(head.status_code, list(head.headers), body, head.http_version, informational)
-        )
-    assert type(conn.next_event()) is h11.ConnectionClosed, "bytes after the last response"
-    return responses
-
-
 # -- app-side tools ------------------------------------------------------------------------
 
 
@@ -154,14 +123,6 @@ async def streaming_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ab", "more_body": True})
     await send({"type": "http.response.body", "body": b"cd", "more_body": True})
     await send({"type": "http.response.body", "body": b""})
-
-
-def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [
-        record
-        for record in caplog.records
-        if record.name == "trio_asgi.error" and record.levelno >= logging.ERROR
-    ]
 
 
 # -- keep-alive and pipelining -------------------------------------------------------------
