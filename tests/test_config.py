@@ -22,6 +22,12 @@ DEFAULTS = {
     "date_header": True,
     "server_header": True,
     "body_buffer_size": 65536,
+    "ws": "auto",
+    "ws_max_size": 16 * 1024 * 1024,
+    "ws_max_queue": 32,
+    "ws_ping_interval": 20.0,
+    "ws_ping_timeout": 20.0,
+    "ws_per_message_deflate": True,
 }
 
 

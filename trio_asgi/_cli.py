@@ -42,7 +42,7 @@ from typing import Any, Final, cast, get_args
 import click
 import trio
 
-from ._config import Config, LifespanMode
+from ._config import Config, LifespanMode, WebSocketMode
 from ._errors import AppImportError, ConfigError, LifespanFailure
 from ._importer import import_app
 from ._logging import format_address
@@ -132,6 +132,47 @@ logger = logging.getLogger("trio_asgi.error")
     help="Add 'Server: trio-asgi' to responses that lack one.",
 )
 @click.option(
+    "--ws",
+    type=click.Choice(get_args(WebSocketMode)),
+    default=_DEFAULTS["ws"],
+    show_envvar=True,
+    help="WebSocket support: auto (upgrade WebSocket handshakes) or none (serve them as HTTP).",
+)
+@click.option(
+    "--ws-max-size",
+    type=int,
+    default=_DEFAULTS["ws_max_size"],
+    show_envvar=True,
+    help="Bytes a received WebSocket message may have; a larger one closes with code 1009.",
+)
+@click.option(
+    "--ws-max-queue",
+    type=int,
+    default=_DEFAULTS["ws_max_queue"],
+    show_envvar=True,
+    help="Received WebSocket messages held for the app before the server stops reading.",
+)
+@click.option(
+    "--ws-ping-interval",
+    type=float,
+    default=_DEFAULTS["ws_ping_interval"],
+    show_envvar=True,
+    help="Seconds between WebSocket keepalive pings (0: no pings).",
+)
+@click.option(
+    "--ws-ping-timeout",
+    type=float,
+    default=_DEFAULTS["ws_ping_timeout"],
+    show_envvar=True,
+    help="Seconds a WebSocket ping waits for its pong before closing with 1011 (inf: no limit).",
+)
+@click.option(
+    "--ws-per-message-deflate/--no-ws-per-message-deflate",
+    default=_DEFAULTS["ws_per_message_deflate"],
+    show_envvar=True,
+    help="Offer WebSocket permessage-deflate compression to clients that ask for it.",
+)
+@click.option(
     "--factory",
     is_flag=True,
     show_envvar=True,
@@ -174,6 +215,12 @@ def cli(
     disconnect_timeout: float,
     date_header: bool,
     server_header: bool,
+    ws: str,
+    ws_max_size: int,
+    ws_max_queue: int,
+    ws_ping_interval: float,
+    ws_ping_timeout: float,
+    ws_per_message_deflate: bool,
     factory: bool,
     app_dir: str,
     log_level: str,
@@ -195,6 +242,12 @@ def cli(
             disconnect_timeout=disconnect_timeout,
             date_header=date_header,
             server_header=server_header,
+            ws=cast(WebSocketMode, ws),
+            ws_max_size=ws_max_size,
+            ws_max_queue=ws_max_queue,
+            ws_ping_interval=ws_ping_interval,
+            ws_ping_timeout=ws_ping_timeout,
+            ws_per_message_deflate=ws_per_message_deflate,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from exc

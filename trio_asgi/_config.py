@@ -14,12 +14,17 @@ from typing import Final, Literal
 
 from ._errors import ConfigError
 
-__all__ = ["Config", "LifespanMode"]
+__all__ = ["Config", "LifespanMode", "WebSocketMode"]
 
 #: ``"auto"``: run lifespan, but serve without it if the app does not support it.
 #: ``"on"``: run lifespan; an app that fails it is not served. ``"off"``: never run it.
 LifespanMode = Literal["auto", "on", "off"]
 _LIFESPAN_MODES: Final = ("auto", "on", "off")
+
+#: ``"auto"``: upgrade valid WebSocket handshakes (RFC 6455) to the ASGI ``websocket`` scope.
+#: ``"none"``: no WebSocket support; upgrade requests reach the app as plain ``http`` requests.
+WebSocketMode = Literal["auto", "none"]
+_WS_MODES: Final = ("auto", "none")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +63,19 @@ class Config:
             When this much is waiting for ``receive()``, the server stops reading the
             socket (backpressure), so a fast client cannot make it buffer an upload.
             Default 65536 (64 KiB); at least 1024.
+        ws (str): ``"auto"`` (default) or ``"none"``; see :data:`WebSocketMode`.
+        ws_max_size (int): Bytes a received WebSocket message may have, after
+            decompression; a larger one closes the connection with code 1009 (RFC 6455
+            section 7.4.1) without buffering the rest. Default 16 MiB.
+        ws_max_queue (int): Received WebSocket messages the server holds for the app's
+            ``receive()``; when this many wait, it stops reading the socket (backpressure).
+            Default 32.
+        ws_ping_interval (float): Seconds between the server's keepalive pings; 0 turns
+            them off. Default 20.
+        ws_ping_timeout (float): Seconds a ping waits for its pong; a peer that misses it is
+            closed with code 1011 and the app sees ``websocket.disconnect``. Default 20.
+        ws_per_message_deflate (bool): Offer permessage-deflate (RFC 7692) when the client
+            asks for it. Default on.
 
     Raises:
         ConfigError: a field has the wrong type or a value out of range.
@@ -74,6 +92,12 @@ class Config:
     date_header: bool = True
     server_header: bool = True
     body_buffer_size: int = 65536
+    ws: WebSocketMode = "auto"
+    ws_max_size: int = 16 * 1024 * 1024
+    ws_max_queue: int = 32
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    ws_per_message_deflate: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -89,13 +113,25 @@ class Config:
             )
         if self.lifespan not in _LIFESPAN_MODES:
             raise ConfigError(f"lifespan must be one of 'auto', 'on', 'off', not {self.lifespan!r}")
-        for name in ("access_log", "date_header", "server_header"):
+        if self.ws not in _WS_MODES:
+            raise ConfigError(f"ws must be 'auto' or 'none', not {self.ws!r}")
+        for name in ("access_log", "date_header", "server_header", "ws_per_message_deflate"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ConfigError(f"{name} must be a bool, not {value!r}")
         _check_seconds("keep_alive_timeout", self.keep_alive_timeout, allow_inf=True)
         _check_seconds("graceful_timeout", self.graceful_timeout, allow_inf=True)
         _check_seconds("disconnect_timeout", self.disconnect_timeout, allow_inf=True)
+        _check_seconds("ws_ping_interval", self.ws_ping_interval, allow_inf=False)
+        _check_seconds("ws_ping_timeout", self.ws_ping_timeout, allow_inf=True)
+        if not _is_int(self.ws_max_size) or self.ws_max_size < 1:
+            raise ConfigError(
+                f"ws_max_size must be an int of at least 1 (bytes), not {self.ws_max_size!r}"
+            )
+        if not _is_int(self.ws_max_queue) or self.ws_max_queue < 1:
+            raise ConfigError(
+                f"ws_max_queue must be an int of at least 1 (messages), not {self.ws_max_queue!r}"
+            )
         if not _is_int(self.body_buffer_size) or self.body_buffer_size < 1024:
             raise ConfigError(
                 f"body_buffer_size must be an int of at least 1024 (bytes), "

@@ -43,6 +43,7 @@ from typing import Any, Final
 
 import h11
 import trio
+from wsproto.utilities import RemoteProtocolError as WebSocketHandshakeError
 
 from ._context import ServerContext
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
@@ -53,8 +54,10 @@ from ._scope import (
     check_response_body,
     check_response_start,
     http_scope,
+    is_websocket_upgrade,
 )
 from ._types import Message
+from ._websocket import WebSocketSession, reject_handshake
 
 __all__ = ["HTTP11Connection", "RequestCycle"]
 
@@ -320,7 +323,7 @@ class HTTP11Connection:
         self.h11 = h11.Connection(h11.SERVER)
         self.client, self.server = _socket_addresses(stream)
         self.broken = False  # writes can no longer succeed
-        self._stream = stream
+        self.stream = stream
         self._stream_closed = False
         self._cycle: RequestCycle | None = None
         self._read_scope = trio.CancelScope()
@@ -330,9 +333,12 @@ class HTTP11Connection:
         self._closing = context.shutting_down  # serve no request after the current one
         self._draining = False  # our last response is out: discard input until EOF
         self._client_eof = False
-        self._rejection: int | None = None  # the status owed to a request we refuse
+        # (status, extra headers, body) owed to a request we refuse
+        self._rejection: tuple[int, list[tuple[bytes, bytes]], bytes | None] | None = None
+        self.websocket: WebSocketSession | None = None  # set once a request upgrades
+        self.request_started_at = 0.0  # time.perf_counter() of the current request
         self._request_method: bytes | None = None  # of the request being answered
-        self._nursery: trio.Nursery  # the connection nursery, set by run()
+        self.nursery: trio.Nursery  # the connection nursery, set by run()
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -340,11 +346,11 @@ class HTTP11Connection:
         """Serve the connection: open its nursery, start the reader, close the stream at the end."""
         try:
             async with trio.open_nursery() as nursery:
-                self._nursery = nursery
+                self.nursery = nursery
                 self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
                 nursery.start_soon(self._read_loop)
         finally:
-            await self._close_stream()
+            await self.close_stream()
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: close now if idle, else after the response in flight.
@@ -352,7 +358,9 @@ class HTTP11Connection:
         A response whose head has not been written yet carries ``Connection: close``.
         """
         self._closing = True
-        if self.is_idle:
+        if self.websocket is not None:
+            self.websocket.begin_shutdown()
+        elif self.is_idle:
             self._read_scope.cancel()
 
     @property
@@ -363,7 +371,9 @@ class HTTP11Connection:
     @property
     def is_idle(self) -> bool:
         """No request is in progress and none has begun to arrive."""
-        return self._stream_closed or (self._cycle is None and not self._partial_request_buffered())
+        return self._stream_closed or (
+            self._cycle is None and self.websocket is None and not self._partial_request_buffered()
+        )
 
     # -- the reader task -------------------------------------------------------------------
 
@@ -372,10 +382,10 @@ class HTTP11Connection:
         with self._read_scope:
             while True:
                 if not self._draining and not self._may_read():
-                    await self._wait_for_resume()
+                    await self.wait_for_resume()
                     continue
                 try:
-                    data = await self._stream.receive_some(READ_SIZE)
+                    data = await self.stream.receive_some(READ_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     data = b""  # reset or closed under us: the same as EOF for the reader
                 if self._draining or self._stream_closed:
@@ -388,11 +398,14 @@ class HTTP11Connection:
                     if self._cycle is not None:
                         self._cycle.disconnect()
                 await self._process_events()
+                if self.websocket is not None:  # upgraded: the same task reads frames now
+                    await self.websocket.read_frames(h11_conn.trailing_data[0])
+                    break
                 if not data or (h11_conn.their_state is h11.ERROR and not self._draining):
                     break
         self._reader_done = True
         if self._draining or self._cycle is None:
-            await self._close_stream()
+            await self.close_stream()
 
     def _may_read(self) -> bool:
         limit = self.config.body_buffer_size
@@ -402,7 +415,7 @@ class HTTP11Connection:
         h11_conn = self.h11
         return not (h11_conn.their_state is h11.DONE and len(h11_conn.trailing_data[0]) >= limit)
 
-    async def _wait_for_resume(self) -> None:
+    async def wait_for_resume(self) -> None:
         self._reader_wakeup = trio.Event()
         await self._reader_wakeup.wait()
 
@@ -426,7 +439,9 @@ class HTTP11Connection:
 
     def _handle_events(self) -> None:
         h11_conn = self.h11
-        while self._rejection is None:  # a refused request's body is never handed on
+        # A refused request's body is never handed on; an upgraded connection's bytes are
+        # wsproto's from the upgrade request on.
+        while self._rejection is None and self.websocket is None:
             try:
                 event = h11_conn.next_event()
             except h11.RemoteProtocolError as exc:
@@ -453,7 +468,11 @@ class HTTP11Connection:
             status, reason = refusal
             error_logger.debug("Refused request from %s: %s", format_address(self.client), reason)
             self._closing = True
-            self._rejection = status
+            self._rejection = (status, [], None)
+            return
+        self.request_started_at = time.perf_counter()
+        if self.config.ws == "auto" and is_websocket_upgrade(request.method, request.headers):
+            self._start_websocket(request)
             return
         scope = http_scope(
             method=request.method,
@@ -470,14 +489,27 @@ class HTTP11Connection:
         self._cycle = cycle
         if self._client_eof:
             cycle.disconnect()
-        self._nursery.start_soon(self._run_app, cycle)
+        self.nursery.start_soon(self._run_app, cycle)
+
+    def _start_websocket(self, request: h11.Request) -> None:
+        try:
+            session = WebSocketSession(self, request)
+        except WebSocketHandshakeError as exc:
+            error_logger.debug(
+                "Invalid WebSocket handshake from %s: %s", format_address(self.client), exc
+            )
+            self._closing = True
+            self._rejection = reject_handshake(exc)
+            return
+        self.websocket = session
+        self.nursery.start_soon(session.run_app)
 
     def _on_protocol_error(self, exc: h11.RemoteProtocolError) -> None:
         error_logger.debug("Invalid HTTP request from %s: %s", format_address(self.client), exc)
         self._closing = True
         cycle = self._cycle
         if cycle is None:
-            self._rejection = exc.error_status_hint  # answered by _reject_pending
+            self._rejection = (exc.error_status_hint, [], None)  # answered by _reject_pending
         else:
             # The body broke off mid-way: the app sees a disconnect, and if it has not
             # answered when it returns, the client gets h11's suggested status.
@@ -486,13 +518,13 @@ class HTTP11Connection:
 
     async def _reject_pending(self) -> None:
         """Answer a refused or malformed request with its status, then close."""
-        status = self._rejection
-        if status is None:
+        rejection = self._rejection
+        if rejection is None:
             return  # the reader and a spawned task may both get here; one answers
         self._rejection = None
         if not self.broken and self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             with contextlib.suppress(ClientDisconnected):  # gone: closing is all that is left
-                await self._send_error_response(status)
+                await self._send_error_response(*rejection)
         self._begin_close()
 
     # -- the app task ----------------------------------------------------------------------
@@ -528,7 +560,7 @@ class HTTP11Connection:
             try:
                 await self._send_error_response(status)
             except ClientDisconnected:
-                await self._close_stream()
+                await self.close_stream()
                 return
             if self.config.access_log:
                 log_access(
@@ -543,7 +575,7 @@ class HTTP11Connection:
         else:
             # Part of the response is out (or the client is gone): a truncated response on
             # a keep-alive connection must never be followed by another, so close at once.
-            await self._close_stream()
+            await self.close_stream()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -556,15 +588,10 @@ class HTTP11Connection:
         Raises:
             InvalidMessage: a header name or value is not valid HTTP (h11's check).
         """
-        config = self.config
         names = {name.lower() for name, _ in headers}
         if b"transfer-encoding" in names:
             headers = [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
-        defaults: list[tuple[bytes, bytes]] = []
-        if config.date_header and b"date" not in names:
-            defaults.append((b"date", self.context.date_header.value()))
-        if config.server_header and b"server" not in names:
-            defaults.append(SERVER_HEADER)
+        defaults = self._default_headers(names)
         waiting_for_continue = self.h11.they_are_waiting_for_100_continue
         if self._closing or self.context.shutting_down or waiting_for_continue:
             # Shutting down, or the client still holds back a body we will not read.
@@ -579,6 +606,22 @@ class HTTP11Connection:
         except h11.LocalProtocolError as exc:
             raise InvalidMessage(f"'http.response.start' has an invalid header: {exc}") from None
 
+    def default_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The ``Date`` and ``Server`` headers to add to ``headers`` (as configured)."""
+        return self._default_headers({name.lower() for name, _ in headers})
+
+    def _default_headers(self, names: set[bytes]) -> list[tuple[bytes, bytes]]:
+        defaults: list[tuple[bytes, bytes]] = []
+        if self.config.date_header and b"date" not in names:
+            defaults.append((b"date", self.context.date_header.value()))
+        if self.config.server_header and b"server" not in names:
+            defaults.append(SERVER_HEADER)
+        return defaults
+
+    def set_read_deadline(self, deadline: float) -> None:
+        """Bound the reader: it stops at ``deadline`` (trio time) unless that is later."""
+        self._read_scope.deadline = min(self._read_scope.deadline, deadline)
+
     async def write(self, data: bytes) -> None:
         """Hand ``data`` to the socket; returns once it is in the kernel's send buffer.
 
@@ -589,7 +632,7 @@ class HTTP11Connection:
             raise ClientDisconnected("the client closed the connection")
         try:
             async with self._write_lock:
-                await self._stream.send_all(data)
+                await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self.broken = True
             if self._cycle is not None:
@@ -605,13 +648,21 @@ class HTTP11Connection:
             or b""
         )
 
-    async def _send_error_response(self, status: int) -> None:
+    async def _send_error_response(
+        self,
+        status: int,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
+        body: bytes | None = None,
+    ) -> None:
         """Answer the current request (or unparseable bytes) with ``status`` and close.
 
-        The body is a one-line text; a HEAD request gets the same headers and no body.
+        The body is a one-line text (by default the status and its reason phrase); a HEAD
+        request gets the same headers and no body.
         """
-        body = f"{status} {_REASONS.get(status, b'Error').decode()}\n".encode()
+        if body is None:
+            body = f"{status} {_REASONS.get(status, b'Error').decode()}\n".encode()
         headers = [
+            *(extra_headers or ()),
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode("ascii")),
         ]
@@ -646,7 +697,7 @@ class HTTP11Connection:
         self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
         self._handle_events()  # a pipelined request may be buffered already
         if self._rejection is not None:
-            self._nursery.start_soon(self._reject_pending)
+            self.nursery.start_soon(self._reject_pending)
         elif self._reader_done and self._cycle is None:
             self._begin_close()  # the client closed its side and nothing is left to serve
         self.resume_reading()
@@ -662,13 +713,13 @@ class HTTP11Connection:
             self._read_scope.deadline, trio.current_time() + LINGER_TIMEOUT
         )
         self.resume_reading()
-        self._nursery.start_soon(self._send_fin)
+        self.nursery.start_soon(self._send_fin)
 
     async def _send_fin(self) -> None:
         if self._reader_done:
-            await self._close_stream()  # nothing to drain: close now
+            await self.close_stream()  # nothing to drain: close now
             return
-        stream = self._stream
+        stream = self.stream
         if isinstance(stream, trio.abc.HalfCloseableStream) and not self._stream_closed:
             try:
                 async with self._write_lock:
@@ -678,13 +729,13 @@ class HTTP11Connection:
         else:
             self._read_scope.cancel()  # cannot half-close (e.g. TLS): the reader stops now
 
-    async def _close_stream(self) -> None:
+    async def close_stream(self) -> None:
         if self._stream_closed:
             return
         self._stream_closed = True
         self.broken = True
         self._read_scope.cancel()
-        await trio.aclose_forcefully(self._stream)
+        await trio.aclose_forcefully(self.stream)
 
 
 def _socket_addresses(stream: trio.abc.Stream) -> tuple[Address | None, Address | None]:

@@ -28,7 +28,9 @@ __all__ = [
     "check_response_start",
     "decode_path",
     "http_scope",
+    "is_websocket_upgrade",
     "split_target",
+    "websocket_scope",
 ]
 
 #: The ASGI interface version we implement (ASGI spec, "Applications").
@@ -136,6 +138,61 @@ def http_scope(
     }
 
 
+def is_websocket_upgrade(method: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request asks to become a WebSocket (RFC 6455 section 4.1).
+
+    True for a GET whose ``Upgrade`` header lists the ``websocket`` token. Whether the rest of
+    the handshake is valid (``Connection: upgrade``, ``Sec-WebSocket-Key``, version 13) is
+    wsproto's to check, so a malformed handshake gets a 400 that says what is missing
+    rather than being served as plain HTTP.
+    """
+    if method != b"GET":
+        return False
+    for name, value in headers:
+        if name == b"upgrade" and any(
+            token.strip().lower() == b"websocket" for token in value.split(b",")
+        ):
+            return True
+    return False
+
+
+def websocket_scope(
+    *,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    subprotocols: list[str],
+    scheme: str,
+    client: Address | None,
+    server: Address | None,
+    root_path: str,
+    state: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Build the ``websocket`` connection scope (ASGI WebSocket spec 2.5).
+
+    The arguments are those of :func:`http_scope`, less the method and version (a WebSocket
+    handshake is always an HTTP/1.1 GET here), plus ``subprotocols``, the client's
+    ``Sec-WebSocket-Protocol`` offers in order. ``scheme`` is ``"ws"`` or ``"wss"``. The
+    scope advertises the ``websocket.http.response`` extension (the denial response).
+    """
+    raw_path, query_string = split_target(target)
+    return {
+        "type": "websocket",
+        "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
+        "http_version": "1.1",
+        "scheme": scheme,
+        "path": decode_path(raw_path),
+        "raw_path": raw_path,
+        "query_string": query_string,
+        "root_path": root_path,
+        "headers": headers,
+        "client": client,
+        "server": server,
+        "subprotocols": subprotocols,
+        "state": dict(state),
+        "extensions": {"websocket.http.response": {}},
+    }
+
+
 def check_response_start(message: Mapping[str, Any]) -> tuple[int, list[tuple[bytes, bytes]]]:
     """Validate an ``http.response.start`` message and return ``(status, headers)``.
 
@@ -150,24 +207,22 @@ def check_response_start(message: Mapping[str, Any]) -> tuple[int, list[tuple[by
             are not sent with this message), or ``headers`` is not an iterable of
             ``[name, value]`` pairs of bytes.
     """
+    kind = message.get("type", "http.response.start")  # or websocket.http.response.start
     status = message.get("status")
     if type(status) is not int or not 200 <= status <= 599:
-        raise InvalidMessage(
-            f"'http.response.start' needs 'status', an int from 200 to 599, not {status!r}"
-        )
+        raise InvalidMessage(f"{kind!r} needs 'status', an int from 200 to 599, not {status!r}")
     raw_headers = message.get("headers", ())
     try:
         headers = [(name, value) for name, value in raw_headers]
     except (TypeError, ValueError):
         raise InvalidMessage(
-            "'http.response.start' 'headers' must be an iterable of [name, value] pairs "
+            f"{kind!r} 'headers' must be an iterable of [name, value] pairs "
             f"of bytes, not {raw_headers!r}"
         ) from None
     for name, value in headers:
         if not isinstance(name, bytes) or not isinstance(value, bytes):
             raise InvalidMessage(
-                "'http.response.start' header names and values must be bytes, "
-                f"not [{name!r}, {value!r}]"
+                f"{kind!r} header names and values must be bytes, not [{name!r}, {value!r}]"
             )
     return status, headers
 

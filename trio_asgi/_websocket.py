@@ -1,0 +1,512 @@
+"""WebSocket over wsproto: the ASGI ``websocket`` scope on an upgraded HTTP/1.1 connection.
+
+When the HTTP/1.1 reader parses a GET that asks for ``Upgrade: websocket`` (and
+``Config.ws`` is ``"auto"``), it hands the connection to a :class:`WebSocketSession`. The
+session lives in the same connection nursery::
+
+    HTTP11Connection.run()                 connection nursery
+    ├── reader task                        h11 up to the upgrade request; then, in the same
+    │   (WebSocketSession.read_frames)     task, socket bytes -> wsproto -> websocket.receive
+    ├── app task (WebSocketSession.run_app)   app(scope, receive, send), in its cancel scope
+    └── ping task (WebSocketSession.keepalive)  after accept, when ws_ping_interval > 0,
+                                           inside its own cancel scope (ended with the reader)
+
+wsproto is sans-IO like h11: :meth:`WebSocketSession._feed` turns received bytes into ASGI
+events and into the bytes we owe the peer (pongs, close replies), synchronously; only writing
+those bytes is awaited. The handshake (101, or the 403 / denial response) is wsproto's too, so
+its checks (``Sec-WebSocket-Key``, version 13, ``Connection: upgrade``) give a malformed
+handshake a 400 or 426 that names what is missing.
+
+Close codes the server sends (RFC 6455 section 7.4.1): 1000 when the app returns without
+closing, 1002 for a protocol error, 1007 for invalid UTF-8, 1009 for a message over
+``ws_max_size``, 1011 for an app exception or a missed ping, 1012 for graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
+
+import h11
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.events import (
+    Message as WSMessage,
+)
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
+from ._logging import error_logger, format_address, log_access
+from ._scope import check_response_body, check_response_start, websocket_scope
+from ._types import Message
+
+if TYPE_CHECKING:
+    from ._http11 import HTTP11Connection
+
+__all__ = ["WebSocketSession"]
+
+CLOSE_TIMEOUT: Final = 5.0  # seconds we wait for the peer's close frame after sending ours
+CLOSE_NORMAL: Final = 1000
+CLOSE_ABNORMAL: Final = 1006  # never sent: reported when the TCP connection just dropped
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_INTERNAL_ERROR: Final = 1011
+CLOSE_SERVICE_RESTART: Final = 1012
+
+
+class _Phase(enum.Enum):
+    CONNECTING = "connecting"  # waiting for the app's accept, close or denial response
+    DENYING = "denying"  # the denial response has started; its body follows
+    OPEN = "open"  # accepted: messages flow
+    CLOSED = "closed"  # a close frame was sent, the denial finished, or the peer is gone
+
+
+class WebSocketSession:
+    """One WebSocket connection: the handshake, the frames and the app's receive/send.
+
+    Args:
+        conn: the HTTP/1.1 connection the upgrade request arrived on; the session writes
+            through it (its write lock and broken-pipe handling) and runs in its nursery.
+        request: the upgrade request h11 parsed.
+
+    Raises:
+        wsproto.utilities.RemoteProtocolError: the handshake is malformed; its
+            ``event_hint`` is the rejection to send (see :meth:`reject_handshake`).
+    """
+
+    def __init__(self, conn: HTTP11Connection, request: h11.Request) -> None:
+        self._conn = conn
+        self.config = conn.config
+        self.request = request
+        self._ws = WSConnection(ConnectionType.SERVER)
+        self._ws.initiate_upgrade_connection(list(request.headers), request.target)
+        handshake = next(self._ws.events())
+        if not isinstance(handshake, Request):  # pragma: no cover - wsproto always gives one
+            raise RemoteProtocolError("no WebSocket handshake request", RejectConnection())
+        self.scope = websocket_scope(
+            target=request.target,
+            headers=list(request.headers),
+            subprotocols=list(handshake.subprotocols),
+            scheme="ws",
+            client=conn.client,
+            server=conn.server,
+            root_path=self.config.root_path,
+            state=conn.context.state,
+        )
+        self.cancel_scope = trio.CancelScope()  # the app task's
+        self._ping_scope = trio.CancelScope()
+        self._phase = _Phase.CONNECTING
+        self._connect_sent = False
+        self._received: deque[Message] = deque()
+        self._disconnect: Message | None = None
+        self._waiter: trio.Event | None = None
+        self._pending = bytearray()  # frames that arrived before the app accepted
+        self._fragments: list[bytes | str] = []
+        self._fragments_size = 0
+        self._reading = True  # False once nothing more can be parsed
+        self._pong: trio.Event | None = None
+
+    # -- the reader task -------------------------------------------------------------------
+
+    async def read_frames(self, leftover: bytes) -> None:
+        """The reader task, from the upgrade on: socket bytes -> wsproto -> ASGI events."""
+        self._pending += leftover
+        stream = self._conn.stream
+        try:
+            while self._reading:
+                if len(self._received) >= self.config.ws_max_queue:
+                    await self._conn.wait_for_resume()  # backpressure: the app is behind
+                    continue
+                try:
+                    data = await stream.receive_some(65536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if not data:
+                    self._lost()
+                    return
+                if self._phase is _Phase.CONNECTING or self._phase is _Phase.DENYING:
+                    self._pending += data  # frames are parsed only once accepted
+                    continue
+                await self._flush(self._feed(bytes(data)))
+        finally:
+            self._ping_scope.cancel()
+
+    def _feed(self, data: bytes) -> bytes:
+        """Hand ``data`` to wsproto and its events to the app; return the bytes we owe."""
+        ws = self._ws
+        ws.receive_data(data)
+        out = bytearray()
+        for event in ws.events():
+            if isinstance(event, WSMessage):
+                if self._fragments_size + len(event.data) > self.config.ws_max_size:
+                    out += self._close_frame(CLOSE_TOO_BIG, "message too big")
+                    self._set_disconnect(CLOSE_TOO_BIG, "message too big")
+                    self._reading = False  # the rest of that message is never buffered
+                    break
+                self._fragments.append(event.data)
+                self._fragments_size += len(event.data)
+                if event.message_finished:
+                    self._deliver(isinstance(event, TextMessage))
+            elif isinstance(event, Ping):
+                out += ws.send(event.response())
+            elif isinstance(event, Pong):
+                if self._pong is not None:
+                    self._pong.set()
+            elif isinstance(event, CloseConnection):
+                if ws.state is ConnectionState.OPEN:
+                    # wsproto's report of a parse failure (1002, 1007, ...): we close.
+                    out += self._close_frame(event.code, event.reason or "")
+                    self._set_disconnect(event.code, event.reason or "")
+                elif ws.state is ConnectionState.REMOTE_CLOSING:
+                    out += ws.send(event.response())  # the peer closed first: echo
+                    self._set_disconnect(event.code, event.reason or "")
+                else:  # the reply to our close frame: the close handshake is complete
+                    self._set_disconnect(event.code, event.reason or "")
+                self._phase = _Phase.CLOSED
+                self._reading = False
+                break
+        return bytes(out)
+
+    def _deliver(self, text: bool) -> None:
+        fragments = self._fragments
+        if text:
+            message: Message = {"type": "websocket.receive", "text": "".join(fragments)}  # type: ignore[arg-type]
+        else:
+            message = {"type": "websocket.receive", "bytes": b"".join(fragments)}  # type: ignore[arg-type]
+        self._fragments = []
+        self._fragments_size = 0
+        self._received.append(message)
+        self._wake()
+
+    def _lost(self) -> None:
+        """The TCP connection ended without a close handshake: 1006 for the app."""
+        self._reading = False
+        if self._phase is not _Phase.CLOSED:
+            self._phase = _Phase.CLOSED
+        self._set_disconnect(CLOSE_ABNORMAL, "")
+
+    async def _flush(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            await self._conn.write(data)
+        except ClientDisconnected:
+            self._lost()
+
+    def _close_frame(self, code: int, reason: str) -> bytes:
+        """Our close frame, and a bound on how long we wait for the peer's reply."""
+        self._conn.set_read_deadline(trio.current_time() + CLOSE_TIMEOUT)
+        if self._ws.state is not ConnectionState.OPEN and (
+            self._ws.state is not ConnectionState.REMOTE_CLOSING
+        ):
+            return b""
+        return self._ws.send(CloseConnection(code=code, reason=reason))
+
+    def _set_disconnect(self, code: int, reason: str) -> None:
+        if self._disconnect is None:
+            self._disconnect = {
+                "type": "websocket.disconnect",
+                "code": int(code),  # a plain int, not wsproto's CloseReason enum
+                "reason": reason,
+            }
+            grace = trio.current_time() + self.config.disconnect_timeout
+            self.cancel_scope.deadline = min(self.cancel_scope.deadline, grace)
+            self._ping_scope.cancel()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            self._waiter.set()
+            self._waiter = None
+
+    # -- the ping task ---------------------------------------------------------------------
+
+    async def keepalive(self) -> None:
+        """The ping task: a ping every ``ws_ping_interval`` s; no pong in time -> close 1011."""
+        interval = self.config.ws_ping_interval
+        with self._ping_scope:
+            while True:
+                await trio.sleep(interval)
+                self._pong = trio.Event()
+                await self._flush(self._ws.send(Ping(payload=os.urandom(4))))
+                with trio.move_on_after(self.config.ws_ping_timeout):
+                    await self._pong.wait()
+                    continue
+                error_logger.info(
+                    "WebSocket peer %s missed its ping; closing",
+                    format_address(self._conn.client),
+                )
+                data = self._close_frame(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                self._phase = _Phase.CLOSED
+                self._set_disconnect(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+                await self._flush(data)
+                await self._conn.close_stream()
+                return
+
+    def begin_shutdown(self) -> None:
+        """Graceful shutdown: an open WebSocket gets close 1012 and the app a disconnect."""
+        if self._phase is _Phase.OPEN:
+            self._conn.nursery.start_soon(self._close_for_shutdown)
+
+    async def _close_for_shutdown(self) -> None:
+        if self._phase is not _Phase.OPEN:
+            return
+        data = self._close_frame(CLOSE_SERVICE_RESTART, "server shutting down")
+        self._phase = _Phase.CLOSED
+        self._set_disconnect(CLOSE_SERVICE_RESTART, "server shutting down")
+        await self._flush(data)
+
+    # -- the app task ----------------------------------------------------------------------
+
+    async def run_app(self) -> None:
+        """The app task: ``app(scope, receive, send)``, then whatever the app left undone."""
+        error: Exception | None = None
+        with self.cancel_scope:
+            try:
+                await self._conn.context.app(self.scope, self.receive, self.send)
+            except ClientDisconnected:
+                pass  # the peer is gone and the app let send()'s OSError escape
+            except Exception as exc:  # noqa: BLE001 - the one app boundary: log once, answer
+                error = exc
+        if error is not None:
+            error_logger.error(
+                'Exception in ASGI application handling WebSocket "%s" from %s',
+                self.request.target.decode("ascii", "replace"),
+                format_address(self._conn.client),
+                exc_info=error,
+            )
+        phase = self._phase
+        if phase is _Phase.CONNECTING:
+            if error is None and self._disconnect is None:
+                error_logger.error("ASGI callable returned without sending handshake.")
+            await self._reject(500)
+        elif phase is _Phase.DENYING:
+            await self._conn.close_stream()  # a half-sent denial response: abort
+        elif phase is _Phase.OPEN:
+            code = CLOSE_NORMAL if error is None else CLOSE_INTERNAL_ERROR
+            data = self._close_frame(code, "")
+            self._phase = _Phase.CLOSED
+            self._set_disconnect(code, "")
+            await self._flush(data)
+        if not self._reading:
+            await self._conn.close_stream()
+
+    async def receive(self) -> Message:
+        """The next ASGI WebSocket event (ASGI WebSocket spec 2.5).
+
+        ``websocket.connect`` first; then ``websocket.receive`` messages in order; then
+        ``websocket.disconnect`` with the close ``code`` and ``reason``, on every call and
+        without a checkpoint once known. Backpressure: when ``ws_max_queue`` messages wait
+        here, the reader stops reading the socket.
+        """
+        if not self._connect_sent:
+            self._connect_sent = True
+            return {"type": "websocket.connect"}
+        while True:
+            if self._received:
+                message = self._received.popleft()
+                self._conn.resume_reading()
+                return message
+            if self._disconnect is not None:
+                return dict(self._disconnect)
+            if self._waiter is None:
+                self._waiter = trio.Event()
+            await self._waiter.wait()
+
+    async def send(self, message: Message) -> None:
+        """Send ``websocket.accept``/``send``/``close`` or the denial response messages.
+
+        Raises:
+            ClientDisconnected: the connection is closed (an ``OSError``, spec 2.4).
+            InvalidMessage: the message has the wrong shape (e.g. both ``text`` and
+                ``bytes``, a ``code`` that is not an int).
+            UnexpectedMessage: the message is not allowed now (e.g. ``websocket.send``
+                before ``websocket.accept``).
+        """
+        try:
+            message_type = message["type"]
+        except (KeyError, TypeError):
+            raise InvalidMessage(
+                f"an ASGI message must be a dict with a 'type' key, not {message!r}"
+            ) from None
+        phase = self._phase
+        if phase is _Phase.OPEN:
+            if message_type == "websocket.send":
+                await self._write(self._ws.send(_data_event(message)))
+            elif message_type == "websocket.close":
+                code, reason = _close_args(message)
+                data = self._close_frame(code, reason)
+                self._phase = _Phase.CLOSED
+                self._set_disconnect(code, reason)
+                await self._write(data)
+            else:
+                raise UnexpectedMessage(
+                    "Expected ASGI message 'websocket.send' or 'websocket.close', "
+                    f"but got {message_type!r}."
+                )
+        elif phase is _Phase.CONNECTING:
+            if self._disconnect is not None:
+                raise ClientDisconnected("the client closed the connection")
+            if message_type == "websocket.accept":
+                await self._accept(message)
+            elif message_type == "websocket.close":
+                _close_args(message)  # validated, though a 403 carries no close code
+                await self._reject(403)
+            elif message_type == "websocket.http.response.start":
+                await self._start_denial(message)
+            else:
+                raise UnexpectedMessage(
+                    "Expected ASGI message 'websocket.accept', 'websocket.close' or "
+                    f"'websocket.http.response.start', but got {message_type!r}."
+                )
+        elif phase is _Phase.DENYING:
+            if message_type != "websocket.http.response.body":
+                raise UnexpectedMessage(
+                    "Expected ASGI message 'websocket.http.response.body', "
+                    f"but got {message_type!r}."
+                )
+            body, more_body = check_response_body(message)
+            data = self._ws.send(RejectData(data=body, body_finished=not more_body))
+            if not more_body:
+                self._phase = _Phase.CLOSED
+                self._set_disconnect(CLOSE_NORMAL, "")
+            await self._write(data)
+            if not more_body:
+                self._reading = False
+                await self._conn.close_stream()
+        else:
+            raise ClientDisconnected("the WebSocket is closed")
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self._conn.write(data)
+        except ClientDisconnected:
+            self._lost()
+            raise
+
+    async def _accept(self, message: Message) -> None:
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None and not isinstance(subprotocol, str):
+            raise InvalidMessage(
+                f"'websocket.accept' 'subprotocol' must be a str or None, not {subprotocol!r}"
+            )
+        _, headers = check_response_start({"type": "websocket.accept", "status": 200, **message})
+        if any(name.lower() == b"sec-websocket-protocol" for name, _ in headers):
+            raise InvalidMessage(
+                "'websocket.accept' headers must not include Sec-WebSocket-Protocol; "
+                "use the 'subprotocol' key"
+            )
+        extensions: list[Extension] = (
+            [PerMessageDeflate()] if self.config.ws_per_message_deflate else []
+        )
+        try:
+            data = self._ws.send(
+                AcceptConnection(
+                    subprotocol=subprotocol,
+                    extensions=extensions,
+                    extra_headers=self._conn.default_headers(headers) + headers,
+                )
+            )
+        except LocalProtocolError as exc:
+            raise InvalidMessage(f"'websocket.accept' was refused: {exc}") from None
+        self._phase = _Phase.OPEN
+        self._log(101)
+        await self._write(data)
+        if self.config.ws_ping_interval > 0:
+            self._conn.nursery.start_soon(self.keepalive)
+        if self._pending:
+            pending = bytes(self._pending)
+            self._pending.clear()
+            await self._flush(self._feed(pending))
+
+    async def _reject(self, status: int) -> None:
+        """Refuse the handshake with a plain HTTP ``status`` and close."""
+        self._phase = _Phase.CLOSED
+        self._set_disconnect(CLOSE_ABNORMAL, "")
+        self._reading = False
+        self._log(status)
+        headers = self._conn.default_headers([])
+        with contextlib.suppress(ClientDisconnected):  # gone already: nothing left to refuse
+            await self._conn.write(
+                self._ws.send(RejectConnection(status_code=status, headers=headers))
+            )
+        await self._conn.close_stream()
+
+    async def _start_denial(self, message: Message) -> None:
+        status, headers = check_response_start(message)
+        data = self._ws.send(
+            RejectConnection(
+                status_code=status,
+                headers=self._conn.default_headers(headers) + headers,
+                has_body=True,
+            )
+        )
+        self._phase = _Phase.DENYING
+        self._log(status)
+        await self._write(data)
+
+    def _log(self, status: int) -> None:
+        if self.config.access_log:
+            request = self.request
+            log_access(
+                self._conn.client,
+                request.method,
+                request.target,
+                request.http_version,
+                status,
+                self._conn.request_started_at,
+            )
+
+
+def reject_handshake(exc: RemoteProtocolError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The HTTP answer to a malformed handshake: ``(status, headers, body)``.
+
+    wsproto's ``event_hint`` says which (400, or 426 with ``Sec-WebSocket-Version: 13``);
+    the body is its one-line reason, e.g. ``Missing header, 'Sec-WebSocket-Key'``.
+    """
+    hint = exc.event_hint
+    status = hint.status_code if isinstance(hint, RejectConnection) else 400
+    headers = list(hint.headers) if isinstance(hint, RejectConnection) else []
+    return status, headers, f"{exc}\n".encode()
+
+
+def _data_event(message: Message) -> TextMessage | BytesMessage:
+    text: Any = message.get("text")
+    data: Any = message.get("bytes")
+    if (text is None) == (data is None):
+        raise InvalidMessage(
+            "'websocket.send' needs exactly one of 'text' (str) and 'bytes' (bytes) "
+            f"that is not None, not text={text!r} bytes={data!r}"
+        )
+    if text is not None:
+        if not isinstance(text, str):
+            raise InvalidMessage(f"'websocket.send' 'text' must be a str, not {text!r}")
+        return TextMessage(data=text)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidMessage(f"'websocket.send' 'bytes' must be bytes, not {data!r}")
+    return BytesMessage(data=bytes(data))
+
+
+def _close_args(message: Message) -> tuple[int, str]:
+    code = message.get("code", CLOSE_NORMAL)
+    reason = message.get("reason") or ""
+    if type(code) is not int:
+        raise InvalidMessage(f"'websocket.close' 'code' must be an int, not {code!r}")
+    if not isinstance(reason, str):
+        raise InvalidMessage(f"'websocket.close' 'reason' must be a str, not {reason!r}")
+    return code, reason
