@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["WebSocketSession"]
 
 CLOSE_TIMEOUT: Final = 5.0  # seconds we wait for the peer's close frame after sending ours
+PENDING_LIMIT: Final = 64 * 1024  # bytes of early frames held until the app accepts (64 KiB)
 CLOSE_NORMAL: Final = 1000
 CLOSE_ABNORMAL: Final = 1006  # never sent: reported when the TCP connection just dropped
 CLOSE_TOO_BIG: Final = 1009
@@ -120,6 +121,7 @@ class WebSocketSession:
         self._fragments_size = 0
         self._reading = True  # False once nothing more can be parsed
         self._pong: trio.Event | None = None
+        self._shutting_down = False
 
     # -- the reader task -------------------------------------------------------------------
 
@@ -129,7 +131,9 @@ class WebSocketSession:
         stream = self._conn.stream
         try:
             while self._reading:
-                if len(self._received) >= self.config.ws_max_queue:
+                if len(self._received) >= self.config.ws_max_queue or (
+                    len(self._pending) >= PENDING_LIMIT
+                ):
                     await self._conn.wait_for_resume()  # backpressure: the app is behind
                     continue
                 try:
@@ -259,7 +263,11 @@ class WebSocketSession:
                 return
 
     def begin_shutdown(self) -> None:
-        """Graceful shutdown: an open WebSocket gets close 1012 and the app a disconnect."""
+        """Graceful shutdown: an open WebSocket gets close 1012 and the app a disconnect.
+
+        One still in its handshake gets the same as soon as the app accepts it.
+        """
+        self._shutting_down = True
         if self._phase is _Phase.OPEN:
             self._conn.nursery.start_soon(self._close_for_shutdown)
 
@@ -432,7 +440,10 @@ class WebSocketSession:
         if self._pending:
             pending = bytes(self._pending)
             self._pending.clear()
+            self._conn.resume_reading()
             await self._flush(self._feed(pending))
+        if self._shutting_down or self._conn.context.shutting_down:
+            self._conn.nursery.start_soon(self._close_for_shutdown)
 
     async def _reject(self, status: int) -> None:
         """Refuse the handshake with a plain HTTP ``status`` and close."""
