@@ -632,7 +632,14 @@ class HTTP11Connection:
             raise ClientDisconnected("the client closed the connection")
         try:
             async with self._write_lock:
-                await self.stream.send_all(data)
+                written = False
+                try:
+                    await self.stream.send_all(data)
+                    written = True
+                finally:
+                    # Cancelled part-way, an unknown part of ``data`` is out: whatever was
+                    # written next would corrupt the stream, so nothing more is.
+                    self.broken = self.broken or not written
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self.broken = True
             if self._cycle is not None:

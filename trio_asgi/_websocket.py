@@ -241,7 +241,11 @@ class WebSocketSession:
     # -- the ping task ---------------------------------------------------------------------
 
     async def keepalive(self) -> None:
-        """The ping task: a ping every ``ws_ping_interval`` s; no pong in time -> close 1011."""
+        """The ping task: a ping every ``ws_ping_interval`` s; no pong in time -> close 1011.
+
+        The pinging runs in the ping scope, which the session cancels when it ends; the
+        close after a missed pong runs outside it, so that cancel cannot cut it short.
+        """
         interval = self.config.ws_ping_interval
         with self._ping_scope:
             while True:
@@ -251,16 +255,15 @@ class WebSocketSession:
                 with trio.move_on_after(self.config.ws_ping_timeout):
                     await self._pong.wait()
                     continue
-                error_logger.info(
-                    "WebSocket peer %s missed its ping; closing",
-                    format_address(self._conn.client),
-                )
-                data = self._close_frame(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
-                self._phase = _Phase.CLOSED
-                self._set_disconnect(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
-                await self._flush(data)
-                await self._conn.close_stream()
-                return
+                break  # the pong did not come
+        if self._ping_scope.cancel_called:
+            return  # the session ended first
+        error_logger.info(
+            "WebSocket peer %s missed its ping; closing", format_address(self._conn.client)
+        )
+        with contextlib.suppress(ClientDisconnected):
+            await self._close(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+        await self._conn.close_stream()  # the peer is unresponsive: no close handshake
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: an open WebSocket gets close 1012 and the app a disconnect.
@@ -272,12 +275,25 @@ class WebSocketSession:
             self._conn.nursery.start_soon(self._close_for_shutdown)
 
     async def _close_for_shutdown(self) -> None:
-        if self._phase is not _Phase.OPEN:
-            return
-        data = self._close_frame(CLOSE_SERVICE_RESTART, "server shutting down")
+        if self._phase is _Phase.OPEN:
+            with contextlib.suppress(ClientDisconnected):
+                await self._close(CLOSE_SERVICE_RESTART, "server shutting down")
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Send our close frame; then the app hears ``websocket.disconnect`` with its code.
+
+        The app is told only once the frame is out, so an app that ends its own tasks on
+        the disconnect cannot cancel the frame part-way.
+
+        Raises:
+            ClientDisconnected: the peer was gone (the app hears code 1006 instead).
+        """
+        data = self._close_frame(code, reason)
         self._phase = _Phase.CLOSED
-        self._set_disconnect(CLOSE_SERVICE_RESTART, "server shutting down")
-        await self._flush(data)
+        try:
+            await self._write(data)
+        finally:
+            self._set_disconnect(code, reason)  # after _lost()'s 1006, if the write failed
 
     # -- the app task ----------------------------------------------------------------------
 
@@ -306,13 +322,9 @@ class WebSocketSession:
         elif phase is _Phase.DENYING:
             await self._conn.close_stream()  # a half-sent denial response: abort
         elif phase is _Phase.OPEN:
-            code = CLOSE_NORMAL if error is None else CLOSE_INTERNAL_ERROR
-            data = self._close_frame(code, "")
-            self._phase = _Phase.CLOSED
-            self._set_disconnect(code, "")
-            await self._flush(data)
-        if not self._reading:
-            await self._conn.close_stream()
+            with contextlib.suppress(ClientDisconnected):
+                await self._close(CLOSE_NORMAL if error is None else CLOSE_INTERNAL_ERROR, "")
+        # The stream is the reader's to close: it may still owe the peer a close frame.
 
     async def receive(self) -> Message:
         """The next ASGI WebSocket event (ASGI WebSocket spec 2.5).
@@ -357,11 +369,7 @@ class WebSocketSession:
             if message_type == "websocket.send":
                 await self._write(self._ws.send(_data_event(message)))
             elif message_type == "websocket.close":
-                code, reason = _close_args(message)
-                data = self._close_frame(code, reason)
-                self._phase = _Phase.CLOSED
-                self._set_disconnect(code, reason)
-                await self._write(data)
+                await self._close(*_close_args(message))
             else:
                 raise UnexpectedMessage(
                     "Expected ASGI message 'websocket.send' or 'websocket.close', "
