@@ -133,6 +133,11 @@ def test_help_lists_options_with_defaults_from_config() -> None:
         ("--keep-alive-timeout FLOAT", "TRIO_ASGI_KEEP_ALIVE_TIMEOUT", defaults.keep_alive_timeout),
         ("--disconnect-timeout FLOAT", "TRIO_ASGI_DISCONNECT_TIMEOUT", defaults.disconnect_timeout),
         ("--log-level [critical|error|warning|info|debug]", "TRIO_ASGI_LOG_LEVEL", "info"),
+        ("--ws [auto|none]", "TRIO_ASGI_WS", defaults.ws),
+        ("--ws-max-size INTEGER", "TRIO_ASGI_WS_MAX_SIZE", defaults.ws_max_size),
+        ("--ws-max-queue INTEGER", "TRIO_ASGI_WS_MAX_QUEUE", defaults.ws_max_queue),
+        ("--ws-ping-interval FLOAT", "TRIO_ASGI_WS_PING_INTERVAL", defaults.ws_ping_interval),
+        ("--ws-ping-timeout FLOAT", "TRIO_ASGI_WS_PING_TIMEOUT", defaults.ws_ping_timeout),
     ]:  # fmt: skip
         assert option in text
         assert f"[env var: {envvar}; default: {default}]" in text
@@ -141,12 +146,15 @@ def test_help_lists_options_with_defaults_from_config() -> None:
         "--access-log / --no-access-log",
         "--date-header / --no-date-header",
         "--server-header / --no-server-header",
+        "--ws-per-message-deflate / --no-ws-per-message-deflate",
         "--factory",
         "--app-dir DIRECTORY",
         "--version",
     ]:
         assert flag in text
     assert "TRIO_ASGI_APP" in text
+    # The boolean flags' defaults ("default: server-header") wrap at their hyphens.
+    assert "[env var: TRIO_ASGI_WS_PER_MESSAGE_DEFLATE; default: ws-" in text
 
 
 def test_version() -> None:
@@ -165,8 +173,25 @@ def test_version() -> None:
         (["--graceful-timeout", "soon"], ["'--graceful-timeout'", "'soon'", "float"]),
         (["--log-level", "loud"], ["'--log-level'", "'loud'", "'critical', 'error', "]),
         (["--no-such-option"], ["No such option", "--no-such-option"]),
+        (["--ws", "always"], ["'--ws'", "'always'", "'auto', 'none'"]),
+        (["--ws-max-size", "16MiB"], ["'--ws-max-size'", "'16MiB'", "integer"]),
+        (["--ws-max-queue", "many"], ["'--ws-max-queue'", "'many'", "integer"]),
+        (["--ws-ping-interval", "often"], ["'--ws-ping-interval'", "'often'", "float"]),
+        (["--ws-ping-timeout", "20s"], ["'--ws-ping-timeout'", "'20s'", "float"]),
     ],
-    ids=["no-app", "port", "lifespan", "timeout", "log-level", "unknown-option"],
+    ids=[
+        "no-app",
+        "port",
+        "lifespan",
+        "timeout",
+        "log-level",
+        "unknown-option",
+        "ws",
+        "ws-max-size",
+        "ws-max-queue",
+        "ws-ping-interval",
+        "ws-ping-timeout",
+    ],
 )
 def test_bad_usage_exits_2(fake_serve: FakeServe, args: list[str], fragments: list[str]) -> None:
     """click's own checks; its exact wording varies between click versions."""
@@ -200,6 +225,11 @@ def test_missing_app_dir_exits_2(tmp_path: Path) -> None:
         (["--graceful-timeout", "-1"], {"graceful_timeout": -1.0}),
         (["--keep-alive-timeout", "nan"], {"keep_alive_timeout": float("nan")}),
         (["--disconnect-timeout", "-0.5"], {"disconnect_timeout": -0.5}),
+        (["--ws-max-size", "0"], {"ws_max_size": 0}),
+        (["--ws-max-queue", "0"], {"ws_max_queue": 0}),
+        (["--ws-ping-interval", "-1"], {"ws_ping_interval": -1.0}),
+        (["--ws-ping-interval", "inf"], {"ws_ping_interval": float("inf")}),
+        (["--ws-ping-timeout", "nan"], {"ws_ping_timeout": float("nan")}),
     ],
 )
 def test_values_config_rejects_exit_2_with_configs_message(
@@ -235,8 +265,37 @@ def test_values_config_rejects_exit_2_with_configs_message(
             Config(date_header=False, server_header=False),
         ),
         (["--server-header", "--date-header", "--access-log"], Config()),
+        (["--ws", "none"], Config(ws="none")),
+        (["--ws", "auto"], Config(ws="auto")),
+        (
+            ["--ws-max-size", "1024", "--ws-max-queue", "4"],
+            Config(ws_max_size=1024, ws_max_queue=4),
+        ),
+        (
+            ["--ws-ping-interval", "0", "--ws-ping-timeout", "2.5"],
+            Config(ws_ping_interval=0.0, ws_ping_timeout=2.5),
+        ),
+        (["--ws-ping-timeout", "inf"], Config(ws_ping_timeout=float("inf"))),
+        (["--no-ws-per-message-deflate"], Config(ws_per_message_deflate=False)),
+        (["--ws-per-message-deflate"], Config(ws_per_message_deflate=True)),
     ],
-    ids=["defaults", "address", "lifespan", "access-log", "timeouts", "zero", "headers", "on"],
+    ids=[
+        "defaults",
+        "address",
+        "lifespan",
+        "access-log",
+        "timeouts",
+        "zero",
+        "headers",
+        "on",
+        "ws-none",
+        "ws-auto",
+        "ws-limits",
+        "ws-pings",
+        "ws-ping-timeout-inf",
+        "ws-no-deflate",
+        "ws-deflate",
+    ],
 )
 def test_options_map_to_config(
     fake_serve: FakeServe, app_module: str, tmp_path: Path, args: list[str], expected: Config
@@ -264,6 +323,61 @@ def test_environment_variables(fake_serve: FakeServe, app_module: str, tmp_path:
         host="::1", port=9000, lifespan="on", access_log=False, graceful_timeout=1.5
     )
     assert fake_serve.calls[0][0] is sys.modules[app_module].made
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("TRIO_ASGI_WS", "none", {"ws": "none"}),
+        ("TRIO_ASGI_WS_MAX_SIZE", "2048", {"ws_max_size": 2048}),
+        ("TRIO_ASGI_WS_MAX_QUEUE", "8", {"ws_max_queue": 8}),
+        ("TRIO_ASGI_WS_PING_INTERVAL", "0", {"ws_ping_interval": 0.0}),
+        ("TRIO_ASGI_WS_PING_TIMEOUT", "0.5", {"ws_ping_timeout": 0.5}),
+        ("TRIO_ASGI_WS_PER_MESSAGE_DEFLATE", "false", {"ws_per_message_deflate": False}),
+        ("TRIO_ASGI_WS_PER_MESSAGE_DEFLATE", "off", {"ws_per_message_deflate": False}),
+    ],
+)
+def test_websocket_environment_variables(
+    fake_serve: FakeServe,
+    app_module: str,
+    tmp_path: Path,
+    name: str,
+    value: str,
+    expected: dict[str, Any],
+) -> None:
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], env={name: value})
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(**expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "bad_config"),
+    [
+        ("TRIO_ASGI_WS_MAX_SIZE", "0", {"ws_max_size": 0}),
+        ("TRIO_ASGI_WS_MAX_QUEUE", "-3", {"ws_max_queue": -3}),
+        ("TRIO_ASGI_WS_PING_INTERVAL", "inf", {"ws_ping_interval": float("inf")}),
+    ],
+)
+def test_websocket_environment_variable_config_rejects_exits_2(
+    fake_serve: FakeServe, name: str, value: str, bad_config: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Config(**bad_config)
+    result = invoke(["mod:app"], env={name: value})
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr.splitlines()[-1] == f"Error: {info.value}"
+    assert fake_serve.calls == []
+
+
+def test_websocket_option_beats_environment_variable(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    result = invoke(
+        ["--ws-max-queue", "2", "--app-dir", str(tmp_path), f"{app_module}:app"],
+        env={"TRIO_ASGI_WS_MAX_QUEUE": "64", "TRIO_ASGI_WS": "none"},
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(ws="none", ws_max_queue=2)
 
 
 def test_option_beats_environment_variable(

@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["WebSocketSession"]
 
 CLOSE_TIMEOUT: Final = 5.0  # seconds we wait for the peer's close frame after sending ours
+PING_CLOSE_TIMEOUT: Final = 1.0  # seconds to try a 1011 close frame on a peer that missed a pong
 PENDING_LIMIT: Final = 64 * 1024  # bytes of early frames held until the app accepts (64 KiB)
 CLOSE_NORMAL: Final = 1000
 CLOSE_ABNORMAL: Final = 1006  # never sent: reported when the TCP connection just dropped
@@ -94,6 +95,11 @@ class WebSocketSession:
         self._conn = conn
         self.config = conn.config
         self.request = request
+        if request.http_version != b"1.1":
+            raise RemoteProtocolError(
+                "a WebSocket handshake needs HTTP/1.1 (RFC 6455 section 4.1)",
+                RejectConnection(status_code=400),
+            )
         self._ws = WSConnection(ConnectionType.SERVER)
         self._ws.initiate_upgrade_connection(list(request.headers), request.target)
         handshake = next(self._ws.events())
@@ -251,8 +257,10 @@ class WebSocketSession:
             while True:
                 await trio.sleep(interval)
                 self._pong = trio.Event()
-                await self._flush(self._ws.send(Ping(payload=os.urandom(4))))
+                # The timeout covers writing the ping too: a peer that stopped reading
+                # leaves an app's send() holding the write lock, and is caught this way.
                 with trio.move_on_after(self.config.ws_ping_timeout):
+                    await self._flush(self._ws.send(Ping(payload=os.urandom(4))))
                     await self._pong.wait()
                     continue
                 break  # the pong did not come
@@ -261,9 +269,11 @@ class WebSocketSession:
         error_logger.info(
             "WebSocket peer %s missed its ping; closing", format_address(self._conn.client)
         )
-        with contextlib.suppress(ClientDisconnected):
+        # A close frame if it can still be written soon; the peer may not be reading at all.
+        with trio.move_on_after(PING_CLOSE_TIMEOUT), contextlib.suppress(ClientDisconnected):
             await self._close(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
-        await self._conn.close_stream()  # the peer is unresponsive: no close handshake
+        self._set_disconnect(CLOSE_INTERNAL_ERROR, "keepalive ping timeout")
+        await self._conn.close_stream()  # also ends a send() stuck on the dead peer
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: an open WebSocket gets close 1012 and the app a disconnect.
