@@ -28,6 +28,15 @@ DEFAULTS = {
     "ws_ping_interval": 20.0,
     "ws_ping_timeout": 20.0,
     "ws_per_message_deflate": True,
+    "request_header_timeout": 10.0,
+    "body_read_timeout": 60.0,
+    "lifespan_startup_timeout": 60.0,
+    "lifespan_shutdown_timeout": 30.0,
+    "max_header_size": 16384,
+    "max_request_body_size": None,
+    "max_connections": None,
+    "max_requests_per_connection": None,
+    "backlog": 2048,
 }
 
 
