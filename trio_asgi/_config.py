@@ -76,6 +76,29 @@ class Config:
             closed with code 1011 and the app sees ``websocket.disconnect``. Default 20.
         ws_per_message_deflate (bool): Offer permessage-deflate (RFC 7692) when the client
             asks for it. Default on.
+        request_header_timeout (float): Seconds the whole request head may take to arrive,
+            from its first byte; then the client gets 408 and the connection closes (the
+            slowloris defence). Default 10.
+        body_read_timeout (float): Seconds the app may wait in ``receive()`` for the next
+            bytes of a request body; then ``receive()`` returns ``http.disconnect`` and the
+            client gets 408 if no response has started. Default 60.
+        lifespan_startup_timeout (float): Seconds lifespan startup may take; then it counts
+            as failed. Default 60.
+        lifespan_shutdown_timeout (float): Seconds lifespan shutdown may take; then the
+            lifespan task is cancelled. Default 30.
+        max_header_size (int): Bytes a request head (request line and headers) may have;
+            a larger one gets 431 (RFC 6585). Default 16384 (16 KiB).
+        max_request_body_size (int | None): Bytes a request body may have; a larger one gets
+            413 as soon as its ``Content-Length`` or the bytes received exceed it. ``None``
+            (default): no limit.
+        max_connections (int | None): Open connections at most; a connection beyond it is
+            answered 503 and closed at once (the accept loop never waits). ``None``
+            (default): no limit.
+        max_requests_per_connection (int | None): Requests served on one keep-alive
+            connection before the server closes it (its last response says
+            ``Connection: close``). ``None`` (default): no limit.
+        backlog (int): The listening sockets' accept queue length (``listen(2)``).
+            Default 2048.
 
     Raises:
         ConfigError: a field has the wrong type or a value out of range.
@@ -98,6 +121,15 @@ class Config:
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     ws_per_message_deflate: bool = True
+    request_header_timeout: float = 10.0
+    body_read_timeout: float = 60.0
+    lifespan_startup_timeout: float = 60.0
+    lifespan_shutdown_timeout: float = 30.0
+    max_header_size: int = 16384
+    max_request_body_size: int | None = None
+    max_connections: int | None = None
+    max_requests_per_connection: int | None = None
+    backlog: int = 2048
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -132,6 +164,22 @@ class Config:
             raise ConfigError(
                 f"ws_max_queue must be an int of at least 1 (messages), not {self.ws_max_queue!r}"
             )
+        for name in (
+            "request_header_timeout",
+            "body_read_timeout",
+            "lifespan_startup_timeout",
+            "lifespan_shutdown_timeout",
+        ):
+            _check_seconds(name, getattr(self, name), allow_inf=True)
+        _check_count("max_header_size", self.max_header_size, minimum=1024, unit="bytes")
+        _check_count("backlog", self.backlog, minimum=1, unit="connections")
+        for name, unit in (
+            ("max_request_body_size", "bytes"),
+            ("max_connections", "connections"),
+            ("max_requests_per_connection", "requests"),
+        ):
+            if getattr(self, name) is not None:
+                _check_count(name, getattr(self, name), minimum=1, unit=unit, optional=True)
         if not _is_int(self.body_buffer_size) or self.body_buffer_size < 1024:
             raise ConfigError(
                 f"body_buffer_size must be an int of at least 1024 (bytes), "
@@ -141,6 +189,16 @@ class Config:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_count(
+    name: str, value: object, *, minimum: int, unit: str, optional: bool = False
+) -> None:
+    if not _is_int(value) or value < minimum:  # type: ignore[operator]
+        none = " or None for no limit" if optional else ""
+        raise ConfigError(
+            f"{name} must be an int of at least {minimum} ({unit}){none}, not {value!r}"
+        )
 
 
 def _check_seconds(name: str, value: object, *, allow_inf: bool) -> None:
