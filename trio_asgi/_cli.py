@@ -173,6 +173,72 @@ logger = logging.getLogger("trio_asgi.error")
     help="Offer WebSocket permessage-deflate compression to clients that ask for it.",
 )
 @click.option(
+    "--request-header-timeout",
+    type=float,
+    default=_DEFAULTS["request_header_timeout"],
+    show_envvar=True,
+    help="Seconds a request head may take to arrive, from its first byte (inf: no limit).",
+)
+@click.option(
+    "--body-read-timeout",
+    type=float,
+    default=_DEFAULTS["body_read_timeout"],
+    show_envvar=True,
+    help="Seconds the app waits in receive() for more request body; then 408 (inf: no limit).",
+)
+@click.option(
+    "--lifespan-startup-timeout",
+    type=float,
+    default=_DEFAULTS["lifespan_startup_timeout"],
+    show_envvar=True,
+    help="Seconds lifespan startup may take before it counts as failed (inf: no limit).",
+)
+@click.option(
+    "--lifespan-shutdown-timeout",
+    type=float,
+    default=_DEFAULTS["lifespan_shutdown_timeout"],
+    show_envvar=True,
+    help="Seconds lifespan shutdown may take before it is cancelled (inf: no limit).",
+)
+@click.option(
+    "--max-header-size",
+    type=int,
+    default=_DEFAULTS["max_header_size"],
+    show_envvar=True,
+    help="Bytes a request head (request line and headers) may have; a larger one gets 431.",
+)
+@click.option(
+    "--max-request-body-size",
+    type=int,
+    default=_DEFAULTS["max_request_body_size"],
+    show_default="no limit",
+    show_envvar=True,
+    help="Bytes a request body may have; a larger one gets 413.",
+)
+@click.option(
+    "--max-connections",
+    type=int,
+    default=_DEFAULTS["max_connections"],
+    show_default="no limit",
+    show_envvar=True,
+    help="Open connections at most; one more is answered 503 and closed.",
+)
+@click.option(
+    "--max-requests-per-connection",
+    type=int,
+    default=_DEFAULTS["max_requests_per_connection"],
+    show_default="no limit",
+    show_envvar=True,
+    help="Requests served on one keep-alive connection before the server closes it.",
+)
+@click.option(
+    "--backlog",
+    type=int,
+    default=_DEFAULTS["backlog"],
+    show_envvar=True,
+    help="Length of the listening sockets' queue of connections not yet accepted.",
+)
+@click.option(
     "--factory",
     is_flag=True,
     show_envvar=True,
@@ -221,6 +287,15 @@ def cli(
     ws_ping_interval: float,
     ws_ping_timeout: float,
     ws_per_message_deflate: bool,
+    request_header_timeout: float,
+    body_read_timeout: float,
+    lifespan_startup_timeout: float,
+    lifespan_shutdown_timeout: float,
+    max_header_size: int,
+    max_request_body_size: int | None,
+    max_connections: int | None,
+    max_requests_per_connection: int | None,
+    backlog: int,
     factory: bool,
     app_dir: str,
     log_level: str,
@@ -248,6 +323,15 @@ def cli(
             ws_ping_interval=ws_ping_interval,
             ws_ping_timeout=ws_ping_timeout,
             ws_per_message_deflate=ws_per_message_deflate,
+            request_header_timeout=request_header_timeout,
+            body_read_timeout=body_read_timeout,
+            lifespan_startup_timeout=lifespan_startup_timeout,
+            lifespan_shutdown_timeout=lifespan_shutdown_timeout,
+            max_header_size=max_header_size,
+            max_request_body_size=max_request_body_size,
+            max_connections=max_connections,
+            max_requests_per_connection=max_requests_per_connection,
+            backlog=backlog,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from exc

@@ -6,6 +6,7 @@ connection driver; nothing here is global, so two servers in one process never s
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ class ServerContext:
         date_header: the once-a-second ``Date`` value cache.
         shutting_down: set once graceful shutdown has begun. Connections then finish the
             request in flight with ``Connection: close`` and take no more.
+        context_values: the context variables the app set during lifespan startup; each app
+            task sets them in its own context before calling the app.
     """
 
     app: ASGIApp
@@ -34,3 +37,9 @@ class ServerContext:
     state: dict[str, Any] = field(default_factory=dict)
     date_header: DateHeader = field(default_factory=DateHeader)
     shutting_down: bool = False
+    context_values: list[tuple[contextvars.ContextVar[Any], Any]] = field(default_factory=list)
+
+    def enter_app_context(self) -> None:
+        """In a new app task: set what lifespan startup set (the task's context is its own)."""
+        for var, value in self.context_values:
+            var.set(value)

@@ -97,6 +97,7 @@ class RequestCycle:
         "cancel_scope",
         "disconnected",
         "protocol_error",
+        "received",
         "request",
         "response_complete",
         "response_started",
@@ -113,6 +114,7 @@ class RequestCycle:
         self.started_at = time.perf_counter()
         self._body: list[bytes] = []
         self.buffered = 0  # bytes of body waiting for receive()
+        self.received = 0  # bytes of body received in all, for max_request_body_size
         self._body_complete = False  # h11 gave EndOfMessage
         self._final_body_taken = False  # receive() returned more_body=False
         self.disconnected = False
@@ -128,7 +130,15 @@ class RequestCycle:
     # -- fed by the reader task (synchronous) ------------------------------------------
 
     def feed_body(self, data: bytes) -> None:
-        """Queue request body bytes for ``receive()``."""
+        """Queue request body bytes for ``receive()``; past the body limit, refuse them."""
+        self.received += len(data)
+        limit = self._conn.config.max_request_body_size
+        if limit is not None and self.received > limit:
+            if self.protocol_error is None:
+                self._fail(413, f"the request body is over {limit} bytes")
+            return  # read and dropped: never buffered
+        if self.protocol_error is not None:
+            return
         self._body.append(data)
         self.buffered += len(data)
         self._wake()
@@ -152,6 +162,15 @@ class RequestCycle:
             self.cancel_scope.deadline = min(self.cancel_scope.deadline, grace_deadline)
         self._wake()
 
+    def _fail(self, status: int, reason: str) -> None:
+        """The request cannot be completed: the app sees ``http.disconnect``; if it has not
+        responded when it returns, the client gets ``status``; the connection then closes."""
+        self.protocol_error = h11.RemoteProtocolError(reason, status)
+        self._body = []
+        self.buffered = 0
+        self._conn.stop_keep_alive()
+        self._wake()
+
     def _wake(self) -> None:
         if self._waiter is not None:
             self._waiter.set()
@@ -171,9 +190,13 @@ class RequestCycle:
         while True:
             if self.response_complete:
                 return {"type": "http.disconnect"}
-            if self._body or (self._body_complete and not self._final_body_taken):
+            if self._body:
                 return self._take_body()
-            if self.disconnected or self.protocol_error is not None:
+            if self.protocol_error is not None:  # a broken, oversized or timed-out body
+                return {"type": "http.disconnect"}
+            if self._body_complete and not self._final_body_taken:
+                return self._take_body()
+            if self.disconnected:
                 return {"type": "http.disconnect"}
             if self._final_body_taken:
                 # Nothing more will come but the end of the cycle or of the connection.
@@ -182,7 +205,11 @@ class RequestCycle:
             if not self.response_started and self._conn.h11.they_are_waiting_for_100_continue:
                 await self._conn.send_continue()
                 continue
-            await self._wait()
+            with trio.move_on_after(self._conn.config.body_read_timeout) as timer:
+                await self._wait()
+            if timer.cancelled_caught and not self._body and not self._body_complete:
+                # body_read_timeout: the client stopped sending its body.
+                self._fail(408, "the request body did not arrive in time")
 
     def _take_body(self) -> Message:
         body = self._body
@@ -320,7 +347,9 @@ class HTTP11Connection:
     def __init__(self, stream: trio.abc.Stream, context: ServerContext) -> None:
         self.context = context
         self.config = context.config
-        self.h11 = h11.Connection(h11.SERVER)
+        self.h11 = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=context.config.max_header_size
+        )
         self.client, self.server = _socket_addresses(stream)
         self.broken = False  # writes can no longer succeed
         self.stream = stream
@@ -337,6 +366,8 @@ class HTTP11Connection:
         self._rejection: tuple[int, list[tuple[bytes, bytes]], bytes | None] | None = None
         self.websocket: WebSocketSession | None = None  # set once a request upgrades
         self.request_started_at = 0.0  # time.perf_counter() of the current request
+        self._requests = 0  # served on this connection, for max_requests_per_connection
+        self._head_started = False  # the next request's first bytes have arrived
         self._request_method: bytes | None = None  # of the request being answered
         self.nursery: trio.Nursery  # the connection nursery, set by run()
 
@@ -362,6 +393,10 @@ class HTTP11Connection:
             self.websocket.begin_shutdown()
         elif self.is_idle:
             self._read_scope.cancel()
+
+    def stop_keep_alive(self) -> None:
+        """Serve no request after the current one (its response says ``close``)."""
+        self._closing = True
 
     @property
     def closing(self) -> bool:
@@ -397,15 +432,47 @@ class HTTP11Connection:
                     self._client_eof = True
                     if self._cycle is not None:
                         self._cycle.disconnect()
+                elif data[:1] == b"\x16" and self._cycle is None and not self._head_started:
+                    # A TLS handshake record where a request head should start: the client
+                    # does not speak plain HTTP, so it gets no HTTP response, just a close.
+                    error_logger.debug(
+                        "TLS handshake on a plain-HTTP port from %s", format_address(self.client)
+                    )
+                    self._closing = True
+                    break
                 await self._process_events()
                 if self.websocket is not None:  # upgraded: the same task reads frames now
                     await self.websocket.read_frames(h11_conn.trailing_data[0])
                     break
                 if not data or (h11_conn.their_state is h11.ERROR and not self._draining):
                     break
+                if self._cycle is None and not self._head_started and data:
+                    self._on_head_start()
         self._reader_done = True
+        if self._read_scope.cancelled_caught and self._head_timed_out():
+            # request_header_timeout: the head began but did not arrive in time.
+            error_logger.debug("Request head timed out from %s", format_address(self.client))
+            with trio.move_on_after(LINGER_TIMEOUT), contextlib.suppress(ClientDisconnected):
+                await self._send_error_response(408)
         if self._draining or self._cycle is None:
             await self.close_stream()
+
+    def _on_head_start(self) -> None:
+        """The first bytes of a request head arrived: from now on the head has
+        ``request_header_timeout`` seconds, whatever the keep-alive timer said."""
+        if not self._partial_request_buffered():
+            return
+        self._head_started = True
+        self._read_scope.deadline = trio.current_time() + self.config.request_header_timeout
+
+    def _head_timed_out(self) -> bool:
+        return (
+            self._head_started
+            and self._cycle is None
+            and not self._draining
+            and not self._stream_closed
+            and self.h11.our_state is h11.IDLE
+        )
 
     def _may_read(self) -> bool:
         limit = self.config.body_buffer_size
@@ -461,9 +528,20 @@ class HTTP11Connection:
                 return
 
     def _start_cycle(self, request: h11.Request) -> None:
-        self._read_scope.deadline = math.inf  # busy: the keep-alive timer stops
+        self._read_scope.deadline = math.inf  # busy: the keep-alive and head timers stop
+        self._head_started = False
         self._request_method = request.method
-        refusal = check_request_head(request.http_version, request.target, request.headers)
+        self._requests += 1
+        limit = self.config.max_requests_per_connection
+        if limit is not None and self._requests >= limit:
+            self._closing = True  # this response says Connection: close
+        refusal = check_request_head(
+            request.http_version,
+            request.target,
+            request.headers,
+            max_header_size=self.config.max_header_size,
+            max_body_size=self.config.max_request_body_size,
+        )
         if refusal is not None:
             status, reason = refusal
             error_logger.debug("Refused request from %s: %s", format_address(self.client), reason)
@@ -531,6 +609,7 @@ class HTTP11Connection:
 
     async def _run_app(self, cycle: RequestCycle) -> None:
         error: Exception | None = None
+        self.context.enter_app_context()
         with cycle.cancel_scope:
             try:
                 await self.context.app(cycle.scope, cycle.receive, cycle.send)

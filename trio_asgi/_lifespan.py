@@ -18,6 +18,7 @@ that is a startup failure.
 
 from __future__ import annotations
 
+import contextvars
 import math
 from typing import Any
 
@@ -52,6 +53,10 @@ class Lifespan:
         self._mode = mode
         self.state: dict[str, Any] = {}
         self.failure: str | None = None
+        #: the context variables the app set during startup, as ``(var, value)`` pairs;
+        #: every request's app task starts with them set (in its own context copy).
+        self.context_values: list[tuple[contextvars.ContextVar[Any], Any]] = []
+        self._base_context = contextvars.Context()
         self._startup_sent = False
         self._startup_over = False
         self._task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -67,6 +72,7 @@ class Lifespan:
         """
         self._task_status = task_status
         self._running = True
+        self._base_context = contextvars.copy_context()
         scope = {
             "type": "lifespan",
             "asgi": {"version": ASGI_VERSION, "spec_version": LIFESPAN_SPEC_VERSION},
@@ -85,8 +91,10 @@ class Lifespan:
                 )
         finally:
             self._running = False
-            self._end_startup()
             self._shutdown_over.set()
+        # Not in the finally: a task cancelled during startup (lifespan_startup_timeout)
+        # must not report started while it unwinds.
+        self._end_startup()
 
     def _on_app_error(self, exc: Exception) -> None:
         if self.failure is not None:
@@ -102,6 +110,15 @@ class Lifespan:
         else:
             self.failure = f"{type(exc).__name__}: {exc}"
             error_logger.error("Exception in the 'lifespan' startup", exc_info=exc)
+
+    def _capture_context(self) -> None:
+        """Record what the app's startup changed in this task's context."""
+        base = self._base_context
+        self.context_values = [
+            (var, value)
+            for var, value in contextvars.copy_context().items()
+            if var not in base or base[var] is not value
+        ]
 
     def _end_startup(self) -> None:
         if not self._startup_over:
@@ -146,6 +163,7 @@ class Lifespan:
                 error_logger.error("Application startup failed: %s", self.failure)
             else:
                 error_logger.info("Application startup complete.")
+                self._capture_context()
             self._end_startup()
         elif message_type in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
             if not self._shutdown_sent or self._shutdown_over.is_set():

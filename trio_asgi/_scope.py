@@ -13,6 +13,7 @@ What lives here:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
@@ -245,16 +246,28 @@ def check_response_body(message: Mapping[str, Any]) -> tuple[bytes, bool]:
 
 
 def check_request_head(
-    http_version: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]
+    http_version: bytes,
+    target: bytes,
+    headers: Iterable[tuple[bytes, bytes]],
+    *,
+    max_header_size: int = 16384,
+    max_body_size: int | None = None,
 ) -> tuple[int, str] | None:
-    """What h11 accepts but the RFCs tell a server to refuse, as ``(status, reason)``.
+    """What h11 accepts but the RFCs (or our limits) tell a server to refuse.
 
     - an HTTP major version other than 1: 505 (RFC 9110 section 15.6.6); a higher minor
       version (``HTTP/1.2``) is served as HTTP/1.1, as RFC 9110 section 2.5 asks;
     - a fragment (``#``) in the request-target, which no request form allows: 400
       (RFC 9112 section 3.2);
+    - a control character in a header value (h11 lets ``\x1c``-``\x1e`` and ``\x7f``
+      through; RFC 9110 section 5.5 allows none), or a raw ``\x85`` byte outside valid
+      UTF-8, which Python's ``str.split()``/``strip()`` take for whitespace and which has
+      been used to smuggle a WebSocket upgrade past a proxy: 400;
     - both ``Content-Length`` and ``Transfer-Encoding``, the classic request-smuggling
-      signal: 400 (RFC 9112 section 6.3, "ought to be handled as an error").
+      signal: 400 (RFC 9112 section 6.3, "ought to be handled as an error");
+    - a head over ``max_header_size`` bytes that arrived whole (h11 only limits one still
+      arriving): 431 (RFC 6585 section 5);
+    - a ``Content-Length`` over ``max_body_size``: 413 (RFC 9110 section 15.5.14).
 
     Returns:
         ``None`` for an acceptable request head, else the status and a one-line reason.
@@ -263,15 +276,38 @@ def check_request_head(
         return 505, f"HTTP version {http_version.decode('ascii', 'replace')} is not supported"
     if b"#" in target:
         return 400, "a request-target must not contain a fragment ('#')"
-    has_length = has_encoding = False
-    for name, _ in headers:
+    length: bytes | None = None
+    has_encoding = False
+    size = len(target) + 16  # the request line, roughly
+    for name, value in headers:
+        size += len(name) + len(value) + 4
+        if _FORBIDDEN_IN_VALUE.search(value) is not None or (
+            b"\x85" in value and not _is_utf8(value)
+        ):
+            return 400, f"the {name.decode('ascii')} header has a control character"
         if name == b"content-length":
-            has_length = True
+            length = value
         elif name == b"transfer-encoding":
             has_encoding = True
-    if has_length and has_encoding:
+    if length is not None and has_encoding:
         return 400, "Content-Length and Transfer-Encoding must not both be present"
+    if size > max_header_size:
+        return 431, f"the request head is over {max_header_size} bytes"
+    if length is not None and max_body_size is not None and int(length) > max_body_size:
+        return 413, f"the request body is over {max_body_size} bytes"
     return None
+
+
+# Control characters other than HTAB (RFC 9110 section 5.5 allows VCHAR, obs-text, SP, HTAB).
+_FORBIDDEN_IN_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def header_names(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:

@@ -34,14 +34,14 @@ lifespan shutdown does not run.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import trio
 
 from ._config import Config
 from ._context import ServerContext
 from ._errors import LifespanFailure
-from ._http11 import HTTP11Connection
+from ._http11 import LINGER_TIMEOUT, HTTP11Connection
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
 from ._scope import Address
@@ -108,14 +108,24 @@ class _Server:
         shutdown_trigger: Callable[[], Awaitable[Any]] | None,
         task_status: trio.TaskStatus[list[Address]],
     ) -> None:
-        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        config = self.config
+        listeners = await trio.open_tcp_listeners(
+            config.port, host=config.host, backlog=config.backlog
+        )
         try:
             async with trio.open_nursery() as root:
                 if shutdown_trigger is not None:
                     root.start_soon(self._watch_for_shutdown, shutdown_trigger)
-                if self.config.lifespan != "off":
-                    await root.start(self.lifespan.run)
+                if config.lifespan != "off":
+                    with trio.move_on_after(config.lifespan_startup_timeout) as startup:
+                        await root.start(self.lifespan.run)
+                    if startup.cancelled_caught:
+                        self.lifespan.failure = (
+                            f"startup did not complete within {config.lifespan_startup_timeout} s"
+                        )
+                        error_logger.error("Application startup failed: %s", self.lifespan.failure)
                 if self.lifespan.failure is None:
+                    self.context.context_values = self.lifespan.context_values
                     addresses = [_listener_address(listener) for listener in listeners]
                     for host, port in addresses:
                         error_logger.info(
@@ -124,7 +134,13 @@ class _Server:
                         )
                     task_status.started(addresses)
                     await self._serve_connections(listeners)
-                    await self.lifespan.shutdown()
+                    with trio.move_on_after(config.lifespan_shutdown_timeout) as shutdown:
+                        await self.lifespan.shutdown()
+                    if shutdown.cancelled_caught:
+                        error_logger.warning(
+                            "Application shutdown did not complete within %s s; cancelled it",
+                            config.lifespan_shutdown_timeout,
+                        )
                     error_logger.info("Server stopped")
                 root.cancel_scope.cancel()  # the watcher and a lifespan task that lingers
         finally:
@@ -164,6 +180,10 @@ class _Server:
             )
 
     async def _handle_connection(self, stream: trio.SocketStream) -> None:
+        limit = self.config.max_connections
+        if limit is not None and len(self.connections) >= limit:
+            await _refuse_connection(stream, limit)
+            return
         connection = HTTP11Connection(stream, self.context)
         self.connections.add(connection)
         try:
@@ -174,6 +194,35 @@ class _Server:
             )
         finally:
             self.connections.discard(connection)
+
+
+_SERVICE_UNAVAILABLE: Final = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 24\r\n"
+    b"connection: close\r\n"
+    b"retry-after: 1\r\n"
+    b"\r\n"
+    b"503 Service Unavailable\n"
+)
+
+
+async def _refuse_connection(stream: trio.SocketStream, limit: int) -> None:
+    """Over ``max_connections``: answer 503 without reading the request, then close.
+
+    A lingering close (FIN, then drain for a moment) so the client reads the 503 instead of a
+    reset. Bounded by ``LINGER_TIMEOUT``; the accept loop never waits for it.
+    """
+    error_logger.info("Connection limit (%d) reached; refused a connection with 503", limit)
+    with trio.move_on_after(LINGER_TIMEOUT):
+        try:
+            await stream.send_all(_SERVICE_UNAVAILABLE)
+            await stream.send_eof()
+            while await stream.receive_some(65536):
+                pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client is gone: nothing more to tell it
+    await trio.aclose_forcefully(stream)
 
 
 def _listener_address(listener: trio.SocketListener) -> Address:
