@@ -12,6 +12,7 @@ Two tiers:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -378,6 +379,197 @@ def test_websocket_option_beats_environment_variable(
     )
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(ws="none", ws_max_queue=2)
+
+
+# -- the hardening options: timeouts and limits ---------------------------------------------
+
+#: (option, environment variable, Config field, a value as typed, the value Config gets)
+HARDENING_OPTIONS = [
+    ("--request-header-timeout", "TRIO_ASGI_REQUEST_HEADER_TIMEOUT",
+     "request_header_timeout", "2.5", 2.5),
+    ("--body-read-timeout", "TRIO_ASGI_BODY_READ_TIMEOUT", "body_read_timeout", "inf",
+     float("inf")),
+    ("--lifespan-startup-timeout", "TRIO_ASGI_LIFESPAN_STARTUP_TIMEOUT",
+     "lifespan_startup_timeout", "0", 0.0),
+    ("--lifespan-shutdown-timeout", "TRIO_ASGI_LIFESPAN_SHUTDOWN_TIMEOUT",
+     "lifespan_shutdown_timeout", "7", 7.0),
+    ("--max-header-size", "TRIO_ASGI_MAX_HEADER_SIZE", "max_header_size", "1024", 1024),
+    ("--max-request-body-size", "TRIO_ASGI_MAX_REQUEST_BODY_SIZE", "max_request_body_size",
+     "1048576", 1048576),
+    ("--max-connections", "TRIO_ASGI_MAX_CONNECTIONS", "max_connections", "1", 1),
+    ("--max-requests-per-connection", "TRIO_ASGI_MAX_REQUESTS_PER_CONNECTION",
+     "max_requests_per_connection", "100", 100),
+    ("--backlog", "TRIO_ASGI_BACKLOG", "backlog", "16", 16),
+]  # fmt: skip
+HARDENING_IDS = [option.removeprefix("--") for option, *_ in HARDENING_OPTIONS]
+
+
+def test_help_lists_the_hardening_options_with_defaults_from_config() -> None:
+    result = invoke(["--help"])
+    assert result.exit_code == EXIT_OK
+    text = " ".join(result.output.split())  # undo the wrapping
+    defaults = Config()
+    for option, envvar, field, _, _ in HARDENING_OPTIONS:
+        default = getattr(defaults, field)
+        shown = "(no limit)" if default is None else default
+        metavar = "FLOAT" if field.endswith("_timeout") else "INTEGER"
+        assert f"{option} {metavar}" in text
+        assert f"[env var: {envvar}; default: {shown}]" in text
+    # Units are in the help text: seconds for the timeouts, bytes for the sizes.
+    assert text.count("Seconds ") >= 4 + 5  # 5 older timeouts and intervals
+    assert "Bytes a request head" in text
+    assert "Bytes a request body" in text
+
+
+def test_hardening_options_default_to_configs_defaults(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK, result.output
+    config = fake_serve.config
+    for field in dataclasses.fields(Config):
+        assert getattr(config, field.name) == field.default, field.name
+    # No option given: no body limit, no connection limit, no per-connection request limit.
+    assert config.max_request_body_size is None
+    assert config.max_connections is None
+    assert config.max_requests_per_connection is None
+
+
+@pytest.mark.parametrize(
+    ("option", "envvar", "field", "typed", "value"), HARDENING_OPTIONS, ids=HARDENING_IDS
+)
+def test_hardening_option_reaches_config(
+    fake_serve: FakeServe,
+    app_module: str,
+    tmp_path: Path,
+    option: str,
+    envvar: str,
+    field: str,
+    typed: str,
+    value: float,
+) -> None:
+    result = invoke([option, typed, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(**{field: value})
+
+
+@pytest.mark.parametrize(
+    ("option", "envvar", "field", "typed", "value"), HARDENING_OPTIONS, ids=HARDENING_IDS
+)
+def test_hardening_environment_variable_reaches_config(
+    fake_serve: FakeServe,
+    app_module: str,
+    tmp_path: Path,
+    option: str,
+    envvar: str,
+    field: str,
+    typed: str,
+    value: float,
+) -> None:
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], env={envvar: typed})
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(**{field: value})
+
+
+def test_hardening_options_together(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:
+    args = [arg for option, _, _, typed, _ in HARDENING_OPTIONS for arg in (option, typed)]
+    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(
+        **{field: value for _, _, field, _, value in HARDENING_OPTIONS}
+    )
+
+
+def test_hardening_option_beats_environment_variable(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    result = invoke(
+        ["--max-header-size", "4096", "--app-dir", str(tmp_path), f"{app_module}:app"],
+        env={"TRIO_ASGI_MAX_HEADER_SIZE": "8192", "TRIO_ASGI_BODY_READ_TIMEOUT": "5"},
+    )
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(max_header_size=4096, body_read_timeout=5.0)
+
+
+#: (option, a value Config rejects as typed, the same value as Config gets it)
+HARDENING_BAD_VALUES = [
+    ("--request-header-timeout", "-1", -1.0),
+    ("--request-header-timeout", "nan", float("nan")),
+    ("--body-read-timeout", "-0.5", -0.5),
+    ("--lifespan-startup-timeout", "nan", float("nan")),
+    ("--lifespan-shutdown-timeout", "-2", -2.0),
+    ("--max-header-size", "1023", 1023),
+    ("--max-header-size", "0", 0),
+    ("--max-request-body-size", "0", 0),
+    ("--max-request-body-size", "-1", -1),
+    ("--max-connections", "0", 0),
+    ("--max-requests-per-connection", "0", 0),
+    ("--backlog", "0", 0),
+]
+
+
+def _field_of(option: str) -> tuple[str, str]:
+    """The Config field and environment variable of a hardening ``option``."""
+    for known, envvar, field, _, _ in HARDENING_OPTIONS:
+        if known == option:
+            return field, envvar
+    raise AssertionError(f"not a hardening option: {option}")
+
+
+@pytest.mark.parametrize(
+    ("option", "typed", "value"),
+    HARDENING_BAD_VALUES,
+    ids=[f"{option.removeprefix('--')}={typed}" for option, typed, _ in HARDENING_BAD_VALUES],
+)
+@pytest.mark.parametrize("source", ["option", "envvar"])
+def test_hardening_value_config_rejects_exits_2_with_configs_message(
+    fake_serve: FakeServe, option: str, typed: str, value: float, source: str
+) -> None:
+    field, envvar = _field_of(option)
+    with pytest.raises(ConfigError) as info:
+        Config(**{field: value})
+    assert field in str(info.value)
+    if source == "option":
+        result = invoke([option, typed, "no_such_module_anywhere:app"])
+    else:
+        result = invoke(["no_such_module_anywhere:app"], env={envvar: typed})
+    assert result.exit_code == EXIT_USAGE
+    assert result.stdout == ""
+    assert result.stderr.startswith("Usage: trio-asgi [OPTIONS] APP\n")
+    assert result.stderr.splitlines()[-1] == f"Error: {info.value}"
+    assert fake_serve.calls == []
+
+
+@pytest.mark.parametrize(
+    ("option", "typed", "kind"),
+    [
+        ("--request-header-timeout", "10s", "float"),
+        ("--body-read-timeout", "a minute", "float"),
+        ("--lifespan-startup-timeout", "1m", "float"),
+        ("--lifespan-shutdown-timeout", "soon", "float"),
+        ("--max-header-size", "16KiB", "integer"),
+        ("--max-request-body-size", "none", "integer"),
+        ("--max-connections", "1.5", "integer"),
+        ("--max-requests-per-connection", "inf", "integer"),
+        ("--backlog", "lots", "integer"),
+    ],
+    ids=HARDENING_IDS,
+)
+@pytest.mark.parametrize("source", ["option", "envvar"])
+def test_hardening_value_of_the_wrong_type_exits_2(
+    fake_serve: FakeServe, option: str, typed: str, kind: str, source: str
+) -> None:
+    """click's own type check; its exact wording varies between click versions."""
+    _, envvar = _field_of(option)
+    if source == "option":
+        result = invoke([option, typed, "mod:app"])
+    else:
+        result = invoke(["mod:app"], env={envvar: typed})
+    assert result.exit_code == EXIT_USAGE
+    error_line = result.stderr.splitlines()[-1]
+    assert error_line.startswith(f"Error: Invalid value for '{option}': ")
+    assert kind in error_line
+    assert fake_serve.calls == []
 
 
 def test_option_beats_environment_variable(

@@ -368,6 +368,10 @@ class HTTP11Connection:
         self.request_started_at = 0.0  # time.perf_counter() of the current request
         self._requests = 0  # served on this connection, for max_requests_per_connection
         self._head_started = False  # the next request's first bytes have arrived
+        # Bytes received toward the next head, and whether a read held "\n " or "\n\t": when
+        # either could matter, the raw head is measured (see _check_raw_head).
+        self._head_bytes = 0
+        self._maybe_folded = False
         self._request_method: bytes | None = None  # of the request being answered
         self.nursery: trio.Nursery  # the connection nursery, set by run()
 
@@ -428,6 +432,9 @@ class HTTP11Connection:
                         continue
                     break
                 h11_conn.receive_data(bytes(data))
+                self._head_bytes += len(data)
+                if b"\n " in data or b"\n\t" in data:
+                    self._maybe_folded = True
                 if not data:
                     self._client_eof = True
                     if self._cycle is not None:
@@ -509,11 +516,19 @@ class HTTP11Connection:
         # A refused request's body is never handed on; an upgraded connection's bytes are
         # wsproto's from the upgrade request on.
         while self._rejection is None and self.websocket is None:
+            measure = self._cycle is None and (
+                self._maybe_folded or self._head_bytes > self.config.max_header_size
+            )
+            before = h11_conn.trailing_data[0] if measure else b""
             try:
                 event = h11_conn.next_event()
             except h11.RemoteProtocolError as exc:
                 self._on_protocol_error(exc)
                 return
+            if measure and type(event) is h11.Request:
+                raw_head = before[: len(before) - len(h11_conn.trailing_data[0])]
+                if not self._check_raw_head(raw_head):
+                    return
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
             event_type = type(event)
@@ -527,9 +542,30 @@ class HTTP11Connection:
             elif event_type is h11.ConnectionClosed:  # the client closed an idle connection
                 return
 
+    def _check_raw_head(self, raw_head: bytes) -> bool:
+        """What h11 hides once parsed: the head's real size and obsolete line folding.
+
+        h11 strips whitespace around values and unfolds obs-fold lines, so these are checked
+        on the raw bytes: a head over ``max_header_size`` gets 431 however it arrived, and a
+        folded header line gets 400 (RFC 9112 section 5.2 allows that; a folded
+        ``Transfer-Encoding`` is a request-smuggling vector). False if the request is refused.
+        """
+        if len(raw_head) > self.config.max_header_size:
+            status, reason = 431, f"the request head is over {self.config.max_header_size} bytes"
+        elif b"\n " in raw_head or b"\n\t" in raw_head:
+            status, reason = 400, "obsolete line folding (obs-fold) is not accepted"
+        else:
+            return True
+        error_logger.debug("Refused request from %s: %s", format_address(self.client), reason)
+        self._closing = True
+        self._rejection = (status, [], None)
+        return False
+
     def _start_cycle(self, request: h11.Request) -> None:
         self._read_scope.deadline = math.inf  # busy: the keep-alive and head timers stop
         self._head_started = False
+        self._head_bytes = 0
+        self._maybe_folded = False
         self._request_method = request.method
         self._requests += 1
         limit = self.config.max_requests_per_connection
@@ -780,6 +816,7 @@ class HTTP11Connection:
         h11_conn.start_next_cycle()
         self._cycle = None
         self._request_method = None
+        self._head_bytes = len(h11_conn.trailing_data[0])  # a pipelined head counts too
         self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
         self._handle_events()  # a pipelined request may be buffered already
         if self._rejection is not None:
