@@ -48,9 +48,10 @@ class Config:
         lifespan (str): ``"auto"`` (default), ``"on"`` or ``"off"``; see
             :data:`LifespanMode` and the ASGI lifespan spec 2.0.
         access_log (bool): Log one line per response to the ``trio_asgi.access`` logger.
-        keep_alive_timeout (float): Seconds an idle keep-alive connection waits for the next
-            request (RFC 9112 section 9.3) before the server closes it. Also bounds how long
-            a new connection may take to send its first request head. Default 5.
+        keep_alive_timeout (float): Seconds an idle keep-alive connection waits for the first
+            byte of its next request (RFC 9112 section 9.3) before the server closes it; a new
+            connection gets as long for its first. Once a head has begun,
+            ``request_header_timeout`` applies instead. Default 5.
         graceful_timeout (float): Seconds in-flight requests get to finish once graceful
             shutdown starts; then they are cancelled. ``math.inf`` waits for ever. Default 10.
         disconnect_timeout (float): Seconds an app may keep running after its client
