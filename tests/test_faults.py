@@ -180,3 +180,20 @@ def test_any_split_of_valid_requests_gives_the_same_responses(cuts: list[int]) -
         b"GET /e ",
     ]
     assert [r.status for r in responses] == [200] * 5
+
+
+async def test_408_reaches_a_client_that_is_still_sending(nursery: trio.Nursery) -> None:
+    # After request_header_timeout the server answers 408 with a lingering close: had it
+    # closed on the client's unread bytes, the kernel would reset the connection and the
+    # client could lose the 408.
+    server = await start_server(nursery, hello_app, request_header_timeout=0.3)
+    with trio.fail_after(TIMEOUT):
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
+            for _ in range(8):  # keeps trickling header bytes past the deadline
+                await trio.sleep(0.1)  # the scenario's pacing, not a wait for the server
+                await stream.send_all(b"X-Slow: " + b"x" * 1000 + b"\r\n")
+            raw = await read_until_eof(stream)
+    assert raw.startswith(b"HTTP/1.1 408 ")
+    await server.shutdown()

@@ -58,6 +58,7 @@ EXIT_STARTUP_FAILURE: Final = 3
 EXIT_FAILURE: Final = 1
 
 _LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
+_SERVER_LOGGERS: Final = ("trio_asgi", "trio.serve_listeners")
 _DEFAULTS: Final[dict[str, Any]] = {
     field.name: field.default for field in dataclasses.fields(Config)
 }
@@ -423,14 +424,17 @@ def _log_to_stderr(level: str) -> Iterator[None]:
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LevelPrefixFormatter())
-    root = logging.getLogger("trio_asgi")
-    saved = root.level, root.propagate
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    root.propagate = False
+    # Ours, and trio's accept loop, which logs running out of file descriptors (EMFILE).
+    loggers = [logging.getLogger(name) for name in _SERVER_LOGGERS]
+    saved = [(logger.level, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(level.upper())
+        logger.propagate = False
     try:
         yield
     finally:
-        root.removeHandler(handler)
-        root.setLevel(saved[0])
-        root.propagate = saved[1]
+        for logger, (saved_level, saved_propagate) in zip(loggers, saved, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(saved_level)
+            logger.propagate = saved_propagate

@@ -457,10 +457,20 @@ class HTTP11Connection:
                     self._on_head_start()
         self._reader_done = True
         if self._read_scope.cancelled_caught and self._head_timed_out():
-            # request_header_timeout: the head began but did not arrive in time.
+            # request_header_timeout: the head began but did not arrive in time. 408, then a
+            # lingering close (the client may still be sending: closing on unread bytes would
+            # reset the connection and lose the 408).
             error_logger.debug("Request head timed out from %s", format_address(self.client))
-            with trio.move_on_after(LINGER_TIMEOUT), contextlib.suppress(ClientDisconnected):
-                await self._send_error_response(408)
+            self._draining = True
+            with trio.move_on_after(LINGER_TIMEOUT):
+                try:
+                    await self._send_error_response(408)
+                    if isinstance(self.stream, trio.abc.HalfCloseableStream):
+                        await self.stream.send_eof()
+                    while await self.stream.receive_some(READ_SIZE):
+                        pass
+                except (ClientDisconnected, trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the client is gone: nothing left to tell it
         if self._draining or self._cycle is None:
             await self.close_stream()
 
