@@ -50,6 +50,7 @@ from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
 from ._scope import (
     Address,
+    check_message_type,
     check_request_head,
     check_response_body,
     check_response_start,
@@ -242,12 +243,7 @@ class RequestCycle:
                 after the response completed, a body longer or shorter than the declared
                 ``Content-Length``).
         """
-        try:
-            message_type = message["type"]
-        except (KeyError, TypeError):
-            raise InvalidMessage(
-                f"an ASGI message must be a dict with a 'type' key, not {message!r}"
-            ) from None
+        message_type = check_message_type(message)
         if message_type == "http.response.body":
             if not self.response_started:
                 raise UnexpectedMessage(

@@ -25,9 +25,9 @@ from typing import Any
 import trio
 
 from ._config import LifespanMode
-from ._errors import InvalidMessage, UnexpectedMessage
+from ._errors import UnexpectedMessage
 from ._logging import error_logger
-from ._scope import ASGI_VERSION
+from ._scope import ASGI_VERSION, check_message_type
 from ._types import ASGIApp, Message
 
 __all__ = ["Lifespan"]
@@ -144,12 +144,7 @@ class Lifespan:
         await trio.sleep_forever()  # nothing follows shutdown; serve() cancels this task
 
     async def _send(self, message: Message) -> None:
-        try:
-            message_type = message["type"]
-        except (KeyError, TypeError):
-            raise InvalidMessage(
-                f"an ASGI message must be a dict with a 'type' key, not {message!r}"
-            ) from None
+        message_type = check_message_type(message)
         if trio.current_effective_deadline() == -math.inf:
             # serve() is being cancelled (the hard stop). Frameworks report that as
             # "shutdown.failed" on their way out; raising here would replace the Cancelled.

@@ -24,6 +24,7 @@ __all__ = [
     "ASGI_VERSION",
     "HTTP_SPEC_VERSION",
     "Address",
+    "check_message_type",
     "check_request_head",
     "check_response_body",
     "check_response_start",
@@ -121,22 +122,10 @@ def http_scope(
     Returns:
         a new, mutable scope dict.
     """
-    raw_path, query_string = split_target(target)
-    return {
-        "type": "http",
-        "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
-        "http_version": "1.0" if http_version == b"1.0" else "1.1",
-        "method": method.decode("ascii").upper(),
-        "scheme": scheme,
-        "path": decode_path(raw_path),
-        "raw_path": raw_path,
-        "query_string": query_string,
-        "root_path": root_path,
-        "headers": headers,
-        "client": client,
-        "server": server,
-        "state": dict(state),
-    }
+    scope = _connection_scope("http", target, headers, scheme, client, server, root_path, state)
+    scope["http_version"] = "1.0" if http_version == b"1.0" else "1.1"
+    scope["method"] = method.decode("ascii").upper()
+    return scope
 
 
 def is_websocket_upgrade(method: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bool:
@@ -175,11 +164,30 @@ def websocket_scope(
     ``Sec-WebSocket-Protocol`` offers in order. ``scheme`` is ``"ws"`` or ``"wss"``. The
     scope advertises the ``websocket.http.response`` extension (the denial response).
     """
+    scope = _connection_scope(
+        "websocket", target, headers, scheme, client, server, root_path, state
+    )
+    scope["http_version"] = "1.1"
+    scope["subprotocols"] = subprotocols
+    scope["extensions"] = {"websocket.http.response": {}}
+    return scope
+
+
+def _connection_scope(
+    scope_type: str,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    scheme: str,
+    client: Address | None,
+    server: Address | None,
+    root_path: str,
+    state: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The keys the ``http`` and ``websocket`` scopes share (ASGI www spec 2.5)."""
     raw_path, query_string = split_target(target)
     return {
-        "type": "websocket",
+        "type": scope_type,
         "asgi": {"version": ASGI_VERSION, "spec_version": HTTP_SPEC_VERSION},
-        "http_version": "1.1",
         "scheme": scheme,
         "path": decode_path(raw_path),
         "raw_path": raw_path,
@@ -188,10 +196,22 @@ def websocket_scope(
         "headers": headers,
         "client": client,
         "server": server,
-        "subprotocols": subprotocols,
         "state": dict(state),
-        "extensions": {"websocket.http.response": {}},
     }
+
+
+def check_message_type(message: Any) -> str:
+    """The ``type`` of an ASGI message the app sent.
+
+    Raises:
+        InvalidMessage: ``message`` is not a mapping with a ``type`` key.
+    """
+    try:
+        return str(message["type"])
+    except (KeyError, TypeError):
+        raise InvalidMessage(
+            f"an ASGI message must be a dict with a 'type' key, not {message!r}"
+        ) from None
 
 
 def check_response_start(message: Mapping[str, Any]) -> tuple[int, list[tuple[bytes, bytes]]]:

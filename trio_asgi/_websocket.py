@@ -53,7 +53,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
-from ._scope import check_response_body, check_response_start, websocket_scope
+from ._scope import check_message_type, check_response_body, check_response_start, websocket_scope
 from ._types import Message
 
 if TYPE_CHECKING:
@@ -369,12 +369,7 @@ class WebSocketSession:
             UnexpectedMessage: the message is not allowed now (e.g. ``websocket.send``
                 before ``websocket.accept``).
         """
-        try:
-            message_type = message["type"]
-        except (KeyError, TypeError):
-            raise InvalidMessage(
-                f"an ASGI message must be a dict with a 'type' key, not {message!r}"
-            ) from None
+        message_type = check_message_type(message)
         phase = self._phase
         if phase is _Phase.OPEN:
             if message_type == "websocket.send":
