@@ -328,8 +328,3 @@ def _is_utf8(value: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def header_names(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
-    """The lower-cased names present in ``headers``, to decide which defaults to add."""
-    return {name.lower() for name, _ in headers}
