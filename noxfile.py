@@ -1,6 +1,11 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``.
+
+Not run by default: ``nox -s bench`` (the side-by-side benchmark, ``bench/run.py``).
+"""
 
 from __future__ import annotations
+
+import shutil
 
 import nox
 
@@ -28,3 +33,19 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package (settings in pyproject.toml)."""
     session.install("-e", ".", "mypy>=1.11")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The side-by-side benchmark against Hypercorn and Uvicorn: ``bench/run.py``.
+
+    Writes ``docs/performance.md`` and ``docs/performance.png``. Options go after ``--``, e.g.
+    ``nox -s bench -- --quick``. Needs ``wrk`` and ``taskset``; installs ``wrk`` with apt-get
+    if it is missing (as root, on Debian or Ubuntu).
+    """
+    session.install("-e", ".", "hypercorn[trio]", "uvicorn", "uvicorn[standard]", "matplotlib")
+    if shutil.which("wrk") is None:
+        session.log("wrk is not on the PATH; installing the Debian package: apt-get install wrk")
+        session.run("apt-get", "update", external=True)
+        session.run("apt-get", "install", "-y", "--no-install-recommends", "wrk", external=True)
+    session.run("python", "bench/run.py", *session.posargs)

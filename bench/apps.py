@@ -2,6 +2,8 @@
 
 - :func:`hello`: ``Hello, world!`` with a ``Content-Length``, and a lifespan that completes at
   once, so what is measured is the server, not the app.
+- :func:`app`: what ``bench/run.py`` serves: ``/`` as :func:`hello`, ``POST /echo``, a 1 MiB
+  ``/stream`` in 64 KiB chunks, and a WebSocket echo.
 """
 
 from typing import Any
@@ -26,3 +28,64 @@ async def hello(scope: Any, receive: Any, send: Any) -> None:
         return
     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
     await send({"type": "http.response.body", "body": HELLO})
+
+
+STREAM_CHUNK = b"x" * 65536  # 64 KiB
+STREAM_CHUNKS = 16  # 16 x 64 KiB = 1 MiB
+_STREAM_HEADERS = [
+    (b"content-type", b"application/octet-stream"),
+    (b"content-length", str(len(STREAM_CHUNK) * STREAM_CHUNKS).encode()),
+]
+_ECHO_TYPE = (b"content-type", b"application/octet-stream")
+_NOT_FOUND = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")]
+
+
+async def app(scope: Any, receive: Any, send: Any) -> None:
+    """The app ``bench/run.py`` serves on every server, routed by path:
+
+    - ``GET /``: what :func:`hello` answers.
+    - ``POST /echo``: the request body back, with a ``Content-Length``.
+    - ``GET /stream``: 1 MiB in 16 ``http.response.body`` messages of 64 KiB.
+    - WebSocket on any path: every message sent back as it came.
+
+    The lifespan is implemented in full (hypercorn's trio worker fails on an app that returns
+    early from it).
+    """
+    kind = scope["type"]
+    if kind == "http":
+        path = scope["path"]
+        if path == "/":
+            await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+            await send({"type": "http.response.body", "body": HELLO})
+        elif path == "/echo":
+            chunks = []
+            more = True
+            while more:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            headers = [_ECHO_TYPE, (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif path == "/stream":
+            await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS})
+            for _ in range(STREAM_CHUNKS - 1):
+                await send({"type": "http.response.body", "body": STREAM_CHUNK, "more_body": True})
+            await send({"type": "http.response.body", "body": STREAM_CHUNK})
+        else:
+            await send({"type": "http.response.start", "status": 404, "headers": _NOT_FOUND})
+            await send({"type": "http.response.body", "body": b"Not Found"})
+    elif kind == "websocket":
+        message = await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                await send({"type": "websocket.send", "bytes": message["bytes"]})
+            else:
+                await send({"type": "websocket.send", "text": message.get("text") or ""})
+    elif kind == "lifespan":
+        await hello(scope, receive, send)
