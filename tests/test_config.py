@@ -22,6 +22,7 @@ DEFAULTS = {
     "date_header": True,
     "server_header": True,
     "body_buffer_size": 65536,
+    "http": "auto",
     "ws": "auto",
     "ws_max_size": 16 * 1024 * 1024,
     "ws_max_queue": 32,

@@ -42,7 +42,7 @@ from typing import Any, Final, cast, get_args
 import click
 import trio
 
-from ._config import Config, LifespanMode, WebSocketMode
+from ._config import Config, HTTPMode, LifespanMode, WebSocketMode
 from ._errors import AppImportError, ConfigError, LifespanFailure
 from ._importer import import_app
 from ._logging import format_address
@@ -131,6 +131,14 @@ logger = logging.getLogger("trio_asgi.error")
     default=_DEFAULTS["server_header"],
     show_envvar=True,
     help="Add 'Server: trio-asgi' to responses that lack one.",
+)
+@click.option(
+    "--http",
+    type=click.Choice(get_args(HTTPMode)),
+    default=_DEFAULTS["http"],
+    show_envvar=True,
+    help="HTTP/1.1 parser: auto (httptools if installed, else h11), h11 (pure Python, the "
+    "reference) or httptools (faster; pip install 'trio-asgi[fast]').",
 )
 @click.option(
     "--ws",
@@ -282,6 +290,7 @@ def cli(
     disconnect_timeout: float,
     date_header: bool,
     server_header: bool,
+    http: str,
     ws: str,
     ws_max_size: int,
     ws_max_queue: int,
@@ -318,6 +327,7 @@ def cli(
             disconnect_timeout=disconnect_timeout,
             date_header=date_header,
             server_header=server_header,
+            http=cast(HTTPMode, http),
             ws=cast(WebSocketMode, ws),
             ws_max_size=ws_max_size,
             ws_max_queue=ws_max_queue,

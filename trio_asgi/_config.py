@@ -14,12 +14,18 @@ from typing import Final, Literal
 
 from ._errors import ConfigError
 
-__all__ = ["Config", "LifespanMode", "WebSocketMode"]
+__all__ = ["Config", "HTTPMode", "LifespanMode", "WebSocketMode"]
 
 #: ``"auto"``: run lifespan, but serve without it if the app does not support it.
 #: ``"on"``: run lifespan; an app that fails it is not served. ``"off"``: never run it.
 LifespanMode = Literal["auto", "on", "off"]
 _LIFESPAN_MODES: Final = ("auto", "on", "off")
+
+#: ``"auto"``: httptools if it is installed (``pip install 'trio-asgi[fast]'``), else h11.
+#: ``"h11"``: the pure-Python parser, the reference. ``"httptools"``: llhttp, in C, faster.
+#: Both parse requests into the same events and responses are written the same way.
+HTTPMode = Literal["auto", "h11", "httptools"]
+_HTTP_MODES: Final = ("auto", "h11", "httptools")
 
 #: ``"auto"``: upgrade valid WebSocket handshakes (RFC 6455) to the ASGI ``websocket`` scope.
 #: ``"none"``: no WebSocket support; upgrade requests reach the app as plain ``http`` requests.
@@ -64,6 +70,8 @@ class Config:
             When this much is waiting for ``receive()``, the server stops reading the
             socket (backpressure), so a fast client cannot make it buffer an upload.
             Default 65536 (64 KiB); at least 1024.
+        http (str): The HTTP/1.1 request parser: ``"auto"`` (default: httptools if it is
+            installed, else h11), ``"h11"`` or ``"httptools"``; see :data:`HTTPMode`.
         ws (str): ``"auto"`` (default) or ``"none"``; see :data:`WebSocketMode`.
         ws_max_size (int): Bytes a received WebSocket message may have, after
             decompression; a larger one closes the connection with code 1009 (RFC 6455
@@ -116,6 +124,7 @@ class Config:
     date_header: bool = True
     server_header: bool = True
     body_buffer_size: int = 65536
+    http: HTTPMode = "auto"
     ws: WebSocketMode = "auto"
     ws_max_size: int = 16 * 1024 * 1024
     ws_max_queue: int = 32
@@ -146,6 +155,13 @@ class Config:
             )
         if self.lifespan not in _LIFESPAN_MODES:
             raise ConfigError(f"lifespan must be one of 'auto', 'on', 'off', not {self.lifespan!r}")
+        if self.http not in _HTTP_MODES:
+            raise ConfigError(f"http must be one of 'auto', 'h11', 'httptools', not {self.http!r}")
+        if self.http == "httptools" and not _have_httptools():
+            raise ConfigError(
+                "http='httptools' needs the httptools package: "
+                "pip install 'trio-asgi[fast]' (or use http='h11')"
+            )
         if self.ws not in _WS_MODES:
             raise ConfigError(f"ws must be 'auto' or 'none', not {self.ws!r}")
         for name in ("access_log", "date_header", "server_header", "ws_per_message_deflate"):
@@ -212,3 +228,9 @@ def _check_seconds(name: str, value: object, *, allow_inf: bool) -> None:
     ):
         limit = "a number of seconds >= 0" + (" (inf for no limit)" if allow_inf else "")
         raise ConfigError(f"{name} must be {limit}, not {value!r}")
+
+
+def _have_httptools() -> bool:
+    from ._httptools_parser import HAVE_HTTPTOOLS
+
+    return HAVE_HTTPTOOLS

@@ -38,16 +38,24 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from http import HTTPStatus
 from typing import Any, Final
 
-import h11
 import trio
 from wsproto.utilities import RemoteProtocolError as WebSocketHandshakeError
 
 from ._context import ServerContext
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
+from ._parsing import (
+    CONNECTION_CLOSED,
+    END_OF_MESSAGE,
+    NEED_DATA,
+    PAUSED,
+    ParseError,
+    RequestHead,
+    make_parser,
+)
+from ._response import FramingError, ResponseWriter, informational, reason_phrase
 from ._scope import (
     Address,
     check_message_type,
@@ -65,10 +73,7 @@ __all__ = ["HTTP11Connection", "RequestCycle"]
 READ_SIZE: Final = 64 * 1024  # bytes asked of the socket per receive_some (64 KiB)
 LINGER_TIMEOUT: Final = 2.0  # seconds the reader drains the client after our FIN
 SERVER_HEADER: Final = (b"server", b"trio-asgi")
-CONNECTION_CLOSE: Final = (b"connection", b"close")
 NO_BODY_STATUSES: Final = frozenset({204, 304})
-
-_REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
 class RequestCycle:
@@ -90,13 +95,17 @@ class RequestCycle:
         "_body_complete",
         "_conn",
         "_final_body_taken",
+        "_head_pending",
+        "_headers",
         "_no_body",
-        "_pending_head",
-        "_pending_head_closes",
         "_waiter",
+        "_writer",
         "buffered",
         "cancel_scope",
         "disconnected",
+        "expecting_continue",
+        "framing_failed",
+        "head_sent",
         "protocol_error",
         "received",
         "request",
@@ -107,7 +116,7 @@ class RequestCycle:
         "status",
     )
 
-    def __init__(self, conn: HTTP11Connection, request: h11.Request, scope: dict[str, Any]):
+    def __init__(self, conn: HTTP11Connection, request: RequestHead, scope: dict[str, Any]):
         self._conn = conn
         self.request = request
         self.scope = scope
@@ -119,12 +128,16 @@ class RequestCycle:
         self._body_complete = False  # h11 gave EndOfMessage
         self._final_body_taken = False  # receive() returned more_body=False
         self.disconnected = False
-        self.protocol_error: h11.RemoteProtocolError | None = None
+        self.protocol_error: ParseError | None = None
         self.response_started = False
         self.response_complete = False
         self.status = 0
-        self._pending_head: h11.Response | None = None
-        self._pending_head_closes = False  # it carries Connection: close
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._writer: ResponseWriter | None = None  # set by http.response.start
+        self._head_pending = False  # the head is built but held for the first body message
+        self.head_sent = False  # some of the response has gone to the socket
+        self.framing_failed = False  # the body broke its Content-Length: abort, do not answer
+        self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
         self._no_body = request.method == b"HEAD"
         self._waiter: trio.Event | None = None
 
@@ -133,6 +146,7 @@ class RequestCycle:
     def feed_body(self, data: bytes) -> None:
         """Queue request body bytes for ``receive()``; past the body limit, refuse them."""
         self.received += len(data)
+        self.expecting_continue = False
         limit = self._conn.config.max_request_body_size
         if limit is not None and self.received > limit:
             if self.protocol_error is None:
@@ -145,8 +159,9 @@ class RequestCycle:
         self._wake()
 
     def end_body(self) -> None:
-        """The request body is complete (h11 ``EndOfMessage``)."""
+        """The request body is complete (the parser's ``END_OF_MESSAGE``)."""
         self._body_complete = True
+        self.expecting_continue = False
         self._wake()
 
     def disconnect(self) -> None:
@@ -166,7 +181,7 @@ class RequestCycle:
     def _fail(self, status: int, reason: str) -> None:
         """The request cannot be completed: the app sees ``http.disconnect``; if it has not
         responded when it returns, the client gets ``status``; the connection then closes."""
-        self.protocol_error = h11.RemoteProtocolError(reason, status)
+        self.protocol_error = ParseError(reason, status)
         self._body = []
         self.buffered = 0
         self._conn.stop_keep_alive()
@@ -203,7 +218,8 @@ class RequestCycle:
                 # Nothing more will come but the end of the cycle or of the connection.
                 await self._wait()
                 continue
-            if not self.response_started and self._conn.h11.they_are_waiting_for_100_continue:
+            if self.expecting_continue and not self.response_started:
+                self.expecting_continue = False
                 await self._conn.send_continue()
                 continue
             with trio.move_on_after(self._conn.config.body_read_timeout) as timer:
@@ -265,8 +281,9 @@ class RequestCycle:
             status, headers = check_response_start(message)
             if self._conn.broken:
                 raise ClientDisconnected("the client closed the connection")
-            self._pending_head = self._conn.response_head(status, headers)
-            self._pending_head_closes = self._conn.closing
+            self._writer = self._conn.response_writer(status, headers)
+            self._headers = headers
+            self._head_pending = True
             self.response_started = True
             self.status = status
             if status in NO_BODY_STATUSES:
@@ -279,32 +296,34 @@ class RequestCycle:
         conn = self._conn
         if conn.broken:
             raise ClientDisconnected("the client closed the connection")
-        h11_conn = conn.h11
-        parts: list[bytes] = []
+        writer = self._writer
+        assert writer is not None  # response_started
         try:
-            head = self._pending_head
-            if head is not None:
-                if conn.closing and not self._pending_head_closes:
+            if self._head_pending:
+                if conn.closing and writer.keep_alive:
                     # Shutdown began while the head was held: it must now say so.
-                    head = h11.Response(
-                        status_code=head.status_code,
-                        headers=[*head.headers.raw_items(), CONNECTION_CLOSE],
-                        reason=head.reason,
-                    )
-                parts.append(h11_conn.send(head) or b"")
-                self._pending_head = None
-            if body and not self._no_body:
-                parts.append(h11_conn.send(h11.Data(data=body)) or b"")
-            if not more_body:
-                parts.append(h11_conn.send(h11.EndOfMessage()) or b"")
-        except h11.LocalProtocolError as exc:
-            # h11 checks the body against the declared Content-Length; its state is now
-            # ERROR, so the connection is aborted once the app returns.
+                    writer = self._writer = conn.response_writer(self.status, self._headers)
+                data = writer.head
+                if body:
+                    data += writer.body(body)
+                if not more_body:
+                    data += writer.end()
+                self._head_pending = False
+                self.head_sent = True
+            else:
+                data = writer.body(body) if body else b""
+                if not more_body:
+                    data += writer.end()
+        except FramingError as exc:
+            # The body does not match the declared Content-Length: the response can be
+            # neither completed nor replaced, so the connection is aborted once the app
+            # returns.
+            self.framing_failed = True
             raise UnexpectedMessage(
                 f"Response body does not match the declared Content-Length: {exc}"
             ) from None
-        if parts:
-            await conn.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        if data:
+            await conn.write(data)
         if not more_body:
             self.response_complete = True
             self._wake()
@@ -343,9 +362,7 @@ class HTTP11Connection:
     def __init__(self, stream: trio.abc.Stream, context: ServerContext) -> None:
         self.context = context
         self.config = context.config
-        self.h11 = h11.Connection(
-            h11.SERVER, max_incomplete_event_size=context.config.max_header_size
-        )
+        self.parser = make_parser(context.config.http, context.config.max_header_size)
         self.client, self.server = _socket_addresses(stream)
         self.broken = False  # writes can no longer succeed
         self.stream = stream
@@ -369,6 +386,9 @@ class HTTP11Connection:
         self._head_bytes = 0
         self._maybe_folded = False
         self._request_method: bytes | None = None  # of the request being answered
+        self._request_version: bytes | None = None
+        self._request_keep_alive = True
+        self._response_begun = False  # bytes of a response went out in this request cycle
         self.nursery: trio.Nursery  # the connection nursery, set by run()
 
     # -- lifetime --------------------------------------------------------------------------
@@ -413,7 +433,7 @@ class HTTP11Connection:
     # -- the reader task -------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        h11_conn = self.h11
+        parser = self.parser
         with self._read_scope:
             while True:
                 if not self._draining and not self._may_read():
@@ -427,7 +447,7 @@ class HTTP11Connection:
                     if data and not self._stream_closed:
                         continue
                     break
-                h11_conn.receive_data(bytes(data))
+                parser.receive_data(bytes(data))
                 self._head_bytes += len(data)
                 if b"\n " in data or b"\n\t" in data:
                     self._maybe_folded = True
@@ -445,9 +465,9 @@ class HTTP11Connection:
                     break
                 await self._process_events()
                 if self.websocket is not None:  # upgraded: the same task reads frames now
-                    await self.websocket.read_frames(h11_conn.trailing_data[0])
+                    await self.websocket.read_frames(parser.trailing_data)
                     break
-                if not data or (h11_conn.their_state is h11.ERROR and not self._draining):
+                if not data or (parser.failed and not self._draining):
                     break
                 if self._cycle is None and not self._head_started and data:
                     self._on_head_start()
@@ -484,7 +504,7 @@ class HTTP11Connection:
             and self._cycle is None
             and not self._draining
             and not self._stream_closed
-            and self.h11.our_state is h11.IDLE
+            and self._request_method is None
         )
 
     def _may_read(self) -> bool:
@@ -492,8 +512,8 @@ class HTTP11Connection:
         cycle = self._cycle
         if cycle is not None and cycle.buffered >= limit:
             return False
-        h11_conn = self.h11
-        return not (h11_conn.their_state is h11.DONE and len(h11_conn.trailing_data[0]) >= limit)
+        parser = self.parser
+        return not (parser.request_complete and len(parser.trailing_data) >= limit)
 
     async def wait_for_resume(self) -> None:
         self._reader_wakeup = trio.Event()
@@ -506,8 +526,7 @@ class HTTP11Connection:
             self._reader_wakeup = None
 
     def _partial_request_buffered(self) -> bool:
-        h11_conn = self.h11
-        return h11_conn.their_state is not h11.IDLE or bool(h11_conn.trailing_data[0])
+        return self.parser.in_request
 
     # -- events ----------------------------------------------------------------------------
 
@@ -518,34 +537,33 @@ class HTTP11Connection:
             await self._reject_pending()
 
     def _handle_events(self) -> None:
-        h11_conn = self.h11
+        parser = self.parser
         # A refused request's body is never handed on; an upgraded connection's bytes are
         # wsproto's from the upgrade request on.
         while self._rejection is None and self.websocket is None:
             measure = self._cycle is None and (
                 self._maybe_folded or self._head_bytes > self.config.max_header_size
             )
-            before = h11_conn.trailing_data[0] if measure else b""
+            before = parser.trailing_data if measure else b""
             try:
-                event = h11_conn.next_event()
-            except h11.RemoteProtocolError as exc:
+                event = parser.next_event()
+            except ParseError as exc:
                 self._on_protocol_error(exc)
                 return
-            if measure and type(event) is h11.Request:
-                raw_head = before[: len(before) - len(h11_conn.trailing_data[0])]
-                if not self._check_raw_head(raw_head):
-                    return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
             event_type = type(event)
-            cycle = self._cycle
-            if event_type is h11.Data and cycle is not None:
-                cycle.feed_body(event.data)  # type: ignore[union-attr]
-            elif event_type is h11.Request:
+            if event_type is bytes:
+                if self._cycle is not None:
+                    self._cycle.feed_body(event)  # type: ignore[arg-type]
+            elif event_type is RequestHead:
+                if measure:
+                    raw_head = before[: len(before) - len(parser.trailing_data)]
+                    if not self._check_raw_head(raw_head):
+                        return
                 self._start_cycle(event)  # type: ignore[arg-type]
-            elif event_type is h11.EndOfMessage and cycle is not None:
-                cycle.end_body()
-            elif event_type is h11.ConnectionClosed:  # the client closed an idle connection
+            elif event is END_OF_MESSAGE:
+                if self._cycle is not None:
+                    self._cycle.end_body()
+            elif event is NEED_DATA or event is PAUSED or event is CONNECTION_CLOSED:
                 return
 
     def _check_raw_head(self, raw_head: bytes) -> bool:
@@ -567,12 +585,14 @@ class HTTP11Connection:
         self._rejection = (status, [], None)
         return False
 
-    def _start_cycle(self, request: h11.Request) -> None:
+    def _start_cycle(self, request: RequestHead) -> None:
         self._read_scope.deadline = math.inf  # busy: the keep-alive and head timers stop
         self._head_started = False
         self._head_bytes = 0
         self._maybe_folded = False
         self._request_method = request.method
+        self._request_version = request.http_version
+        self._request_keep_alive = request.keep_alive
         self._requests += 1
         limit = self.config.max_requests_per_connection
         if limit is not None and self._requests >= limit:
@@ -598,7 +618,7 @@ class HTTP11Connection:
             method=request.method,
             target=request.target,
             http_version=request.http_version,
-            headers=list(request.headers),
+            headers=request.headers,
             scheme="http",
             client=self.client,
             server=self.server,
@@ -611,7 +631,7 @@ class HTTP11Connection:
             cycle.disconnect()
         self.nursery.start_soon(self._run_app, cycle)
 
-    def _start_websocket(self, request: h11.Request) -> None:
+    def _start_websocket(self, request: RequestHead) -> None:
         try:
             session = WebSocketSession(self, request)
         except WebSocketHandshakeError as exc:
@@ -624,7 +644,7 @@ class HTTP11Connection:
         self.websocket = session
         self.nursery.start_soon(session.run_app)
 
-    def _on_protocol_error(self, exc: h11.RemoteProtocolError) -> None:
+    def _on_protocol_error(self, exc: ParseError) -> None:
         error_logger.debug("Invalid HTTP request from %s: %s", format_address(self.client), exc)
         self._closing = True
         cycle = self._cycle
@@ -642,7 +662,7 @@ class HTTP11Connection:
         if rejection is None:
             return  # the reader and a spawned task may both get here; one answers
         self._rejection = None
-        if not self.broken and self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+        if not self.broken and not self._response_begun:
             with contextlib.suppress(ClientDisconnected):  # gone: closing is all that is left
                 await self._send_error_response(*rejection)
         self._begin_close()
@@ -675,8 +695,13 @@ class HTTP11Connection:
                 error_logger.error("ASGI callable returned without completing response.")
             else:
                 error_logger.error("ASGI callable returned without starting response.")
-        if not cycle.disconnected and not self.broken and self.h11.our_state is h11.SEND_RESPONSE:
-            # Nothing of the response reached h11 yet: replace it with an error response.
+        if (
+            not cycle.disconnected
+            and not self.broken
+            and not cycle.head_sent
+            and not cycle.framing_failed
+        ):
+            # Nothing of the response was written yet: replace it with an error response.
             status = 500 if cycle.protocol_error is None else cycle.protocol_error.error_status_hint
             try:
                 await self._send_error_response(status)
@@ -700,32 +725,38 @@ class HTTP11Connection:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def response_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> h11.Response:
-        """Build the h11 response head, adding ``Date``/``Server``/``Connection`` as needed.
+    def response_writer(self, status: int, headers: list[tuple[bytes, bytes]]) -> ResponseWriter:
+        """Build the response head for the current request, adding ``Date``/``Server``
+        and, when the connection will close after it, ``Connection: close``.
 
         An app's ``Transfer-Encoding`` header is dropped: the server chooses the framing
         (ASGI HTTP spec, "Response Start").
 
         Raises:
-            InvalidMessage: a header name or value is not valid HTTP (h11's check).
+            InvalidMessage: a header name or value is not valid HTTP (RFC 9110 section 5).
         """
         names = {name.lower() for name, _ in headers}
         if b"transfer-encoding" in names:
             headers = [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
         defaults = self._default_headers(names)
-        waiting_for_continue = self.h11.they_are_waiting_for_100_continue
-        if self._closing or self.context.shutting_down or waiting_for_continue:
+        cycle = self._cycle
+        waiting_for_continue = cycle is not None and cycle.expecting_continue
+        if self.context.shutting_down or waiting_for_continue:
             # Shutting down, or the client still holds back a body we will not read.
             self._closing = True
-            defaults.append(CONNECTION_CLOSE)
         try:
-            return h11.Response(
-                status_code=status,
-                headers=defaults + headers if defaults else headers,
-                reason=_REASONS.get(status, b""),
+            writer = ResponseWriter(
+                status,
+                defaults + headers if defaults else headers,
+                request_method=self._request_method,
+                http_version=self._request_version,
+                keep_alive=self._request_keep_alive and not self._closing,
             )
-        except h11.LocalProtocolError as exc:
+        except FramingError as exc:
             raise InvalidMessage(f"'http.response.start' has an invalid header: {exc}") from None
+        if not writer.keep_alive:
+            self._closing = True
+        return writer
 
     def default_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """The ``Date`` and ``Server`` headers to add to ``headers`` (as configured)."""
@@ -769,12 +800,7 @@ class HTTP11Connection:
 
     async def send_continue(self) -> None:
         """Send ``100 Continue`` (RFC 9110 section 10.1.1), when the app first waits for body."""
-        await self.write(
-            self.h11.send(
-                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
-            )
-            or b""
-        )
+        await self.write(informational(100))
 
     async def _send_error_response(
         self,
@@ -788,19 +814,16 @@ class HTTP11Connection:
         request gets the same headers and no body.
         """
         if body is None:
-            body = f"{status} {_REASONS.get(status, b'Error').decode()}\n".encode()
+            body = f"{status} {(reason_phrase(status) or b'Error').decode()}\n".encode()
         headers = [
             *(extra_headers or ()),
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode("ascii")),
         ]
         self._closing = True
-        head = self.response_head(status, headers)
-        h11_conn = self.h11
-        data = h11_conn.send(head) or b""
-        if self._request_method != b"HEAD":
-            data += h11_conn.send(h11.Data(data=body)) or b""
-        await self.write(data + (h11_conn.send(h11.EndOfMessage()) or b""))
+        writer = self.response_writer(status, headers)
+        self._response_begun = True
+        await self.write(writer.head + writer.body(body) + writer.end())
 
     def response_done(self) -> None:
         """The response is fully written: start the next request cycle, or begin closing.
@@ -809,20 +832,19 @@ class HTTP11Connection:
         an error response to a pipelined bad request) runs in a short task of the
         connection nursery, outside the app's cancel scope.
         """
-        h11_conn = self.h11
-        if (
-            self._closing
-            or h11_conn.our_state is not h11.DONE
-            or h11_conn.their_state is not h11.DONE
-        ):
+        parser = self.parser
+        if self._closing or not parser.request_complete:
             # Connection: close, HTTP/1.0, shutdown, or a request body still arriving that the
             # app did not read: finish with a lingering close.
             self._begin_close()
             return
-        h11_conn.start_next_cycle()
+        parser.start_next_cycle()
         self._cycle = None
         self._request_method = None
-        self._head_bytes = len(h11_conn.trailing_data[0])  # a pipelined head counts too
+        self._request_version = None
+        self._request_keep_alive = True
+        self._response_begun = False
+        self._head_bytes = len(parser.trailing_data)  # a pipelined head counts too
         self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
         self._handle_events()  # a pipelined request may be buffered already
         if self._rejection is not None:

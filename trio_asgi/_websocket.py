@@ -30,7 +30,6 @@ import os
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
-import h11
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
@@ -58,6 +57,7 @@ from ._types import Message
 
 if TYPE_CHECKING:
     from ._http11 import HTTP11Connection
+    from ._parsing import RequestHead
 
 __all__ = ["WebSocketSession"]
 
@@ -84,14 +84,14 @@ class WebSocketSession:
     Args:
         conn: the HTTP/1.1 connection the upgrade request arrived on; the session writes
             through it (its write lock and broken-pipe handling) and runs in its nursery.
-        request: the upgrade request h11 parsed.
+        request: the upgrade request's parsed head.
 
     Raises:
         wsproto.utilities.RemoteProtocolError: the handshake is malformed; its
             ``event_hint`` is the rejection to send (see :meth:`reject_handshake`).
     """
 
-    def __init__(self, conn: HTTP11Connection, request: h11.Request) -> None:
+    def __init__(self, conn: HTTP11Connection, request: RequestHead) -> None:
         self._conn = conn
         self.config = conn.config
         self.request = request
