@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from typing import Any, Final
 
@@ -323,7 +324,7 @@ class RequestCycle:
                 f"Response body does not match the declared Content-Length: {exc}"
             ) from None
         if data:
-            await conn.write(data)
+            await conn.write(data, final=not more_body)
         if not more_body:
             self.response_complete = True
             self._wake()
@@ -366,6 +367,11 @@ class HTTP11Connection:
         self.client, self.server = _socket_addresses(stream)
         self.broken = False  # writes can no longer succeed
         self.stream = stream
+        # A plain TCP socket is read and written through its file descriptor, under Trio's
+        # wait_readable/wait_writable, skipping SocketStream's per-call machinery on the hot
+        # path (docs/performance.md); any other stream (TLS, memory streams) goes through
+        # the stream's own methods. -1: no descriptor.
+        self._fd = _stream_fd(stream)
         self._stream_closed = False
         self._cycle: RequestCycle | None = None
         self._read_scope = trio.CancelScope()
@@ -439,15 +445,12 @@ class HTTP11Connection:
                 if not self._draining and not self._may_read():
                     await self.wait_for_resume()
                     continue
-                try:
-                    data = await self.stream.receive_some(READ_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""  # reset or closed under us: the same as EOF for the reader
+                data = await self._receive()
                 if self._draining or self._stream_closed:
                     if data and not self._stream_closed:
                         continue
                     break
-                parser.receive_data(bytes(data))
+                parser.receive_data(data)
                 self._head_bytes += len(data)
                 if b"\n " in data or b"\n\t" in data:
                     self._maybe_folded = True
@@ -489,6 +492,31 @@ class HTTP11Connection:
                     pass  # the client is gone: nothing left to tell it
         if self._draining or self._cycle is None:
             await self.close_stream()
+
+    async def _receive(self) -> bytes:
+        """The next bytes from the client, up to ``READ_SIZE``; ``b""`` for EOF, a reset, or
+        a stream closed under the reader."""
+        fd = self._fd
+        if fd < 0:
+            try:
+                return bytes(await self.stream.receive_some(READ_SIZE))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return b""
+        while True:
+            # Wait first: between requests the next one has almost never arrived yet, and
+            # a read that fails with EAGAIN costs a syscall and an exception.
+            try:
+                await trio.lowlevel.wait_readable(fd)
+            except trio.ClosedResourceError:
+                return b""
+            if self._stream_closed:  # closed while this task was being woken: fd is stale
+                return b""
+            try:
+                return os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                continue  # a spurious wakeup
+            except OSError:
+                return b""  # reset by the peer
 
     def _on_head_start(self) -> None:
         """The first bytes of a request head arrived: from now on the head has
@@ -774,29 +802,72 @@ class HTTP11Connection:
         """Bound the reader: it stops at ``deadline`` (trio time) unless that is later."""
         self._read_scope.deadline = min(self._read_scope.deadline, deadline)
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, *, final: bool = False) -> None:
         """Hand ``data`` to the socket; returns once it is in the kernel's send buffer.
+
+        A checkpoint (Trio's rule: if cancelled, nothing was written), except that with
+        ``final`` (the write that completes a response) it does not yield once it has
+        written.
 
         Raises:
             ClientDisconnected: the connection is closed or the write failed.
         """
         if self.broken:
             raise ClientDisconnected("the client closed the connection")
+        lock = self._write_lock
+        if self._fd < 0 or lock.locked():
+            await self._write_stream(data)
+            return
+        # The fast path: one write(2) that usually takes all of ``data``. Cancellation is
+        # checked first, so a cancelled send() writes nothing (Trio's checkpoint rule).
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self.broken:  # closed while the cancellation check ran
+            raise ClientDisconnected("the client closed the connection")
+        lock.acquire_nowait()
         try:
-            async with self._write_lock:
-                written = False
-                try:
-                    await self.stream.send_all(data)
-                    written = True
-                finally:
-                    # Cancelled part-way, an unknown part of ``data`` is out: whatever was
-                    # written next would corrupt the stream, so nothing more is.
-                    self.broken = self.broken or not written
+            try:
+                written = os.write(self._fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                self._write_failed()
+                raise ClientDisconnected("the client closed the connection") from exc
+            if written < len(data):
+                # The socket's send buffer is full (backpressure): the rest waits for it
+                # to drain, still under the lock so no other write can interleave.
+                await self._send_all(memoryview(data)[written:])
+                return
+        finally:
+            lock.release()
+        if not final:
+            # A checkpoint, so an app streaming to a fast client still lets other tasks
+            # run. The write that completes a response skips it: the app task is about
+            # to end, which is a scheduling point anyway.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def _write_stream(self, data: bytes) -> None:
+        async with self._write_lock:
+            await self._send_all(data)
+
+    async def _send_all(self, data: bytes | memoryview) -> None:
+        """``stream.send_all(data)``, holding the write lock; marks the connection broken if
+        the write fails or is cancelled part-way."""
+        written = False
+        try:
+            await self.stream.send_all(data)
+            written = True
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self.broken = True
-            if self._cycle is not None:
-                self._cycle.disconnect()
+            self._write_failed()
             raise ClientDisconnected("the client closed the connection") from exc
+        finally:
+            # Cancelled part-way, an unknown part of ``data`` is out: whatever was
+            # written next would corrupt the stream, so nothing more is.
+            self.broken = self.broken or not written
+
+    def _write_failed(self) -> None:
+        self.broken = True
+        if self._cycle is not None:
+            self._cycle.disconnect()
 
     async def send_continue(self) -> None:
         """Send ``100 Continue`` (RFC 9110 section 10.1.1), when the app first waits for body."""
@@ -899,3 +970,11 @@ def _socket_addresses(stream: trio.abc.Stream) -> tuple[Address | None, Address 
     except OSError:  # the peer reset the connection before we asked: no address to report
         return None, None
     return (str(peer[0]), int(peer[1])), (str(local[0]), int(local[1]))
+
+
+def _stream_fd(stream: trio.abc.Stream) -> int:
+    """The file descriptor of a plain TCP :class:`trio.SocketStream` on a POSIX system; -1
+    for any other stream, or on Windows (where sockets are not file descriptors)."""
+    if os.name != "posix" or type(stream) is not trio.SocketStream:
+        return -1
+    return stream.socket.fileno()
