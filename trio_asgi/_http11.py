@@ -591,6 +591,7 @@ class HTTP11Connection:
             elif event is END_OF_MESSAGE:
                 if self._cycle is not None:
                     self._cycle.end_body()
+                return  # nothing more comes before start_next_cycle(): skip the parser's PAUSED
             elif event is NEED_DATA or event is PAUSED or event is CONNECTION_CLOSED:
                 return
 
@@ -917,7 +918,8 @@ class HTTP11Connection:
         self._response_begun = False
         self._head_bytes = len(parser.trailing_data)  # a pipelined head counts too
         self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
-        self._handle_events()  # a pipelined request may be buffered already
+        if parser.in_request:
+            self._handle_events()  # a pipelined request is buffered already
         if self._rejection is not None:
             self.nursery.start_soon(self._reject_pending)
         elif self._reader_done and self._cycle is None:
