@@ -937,6 +937,18 @@ class HTTP11Connection:
             self._read_scope.deadline, trio.current_time() + LINGER_TIMEOUT
         )
         self.resume_reading()
+        if (
+            self._fd >= 0
+            and not self._reader_done
+            and not self._stream_closed
+            and not self._write_lock.locked()
+        ):
+            # A plain socket half-closes with one synchronous shutdown(2): no task needed.
+            try:
+                self.stream.socket.shutdown(trio.socket.SHUT_WR)  # type: ignore[attr-defined]
+            except OSError:
+                self._read_scope.cancel()  # the peer is gone already: nothing to drain
+            return
         self.nursery.start_soon(self._send_fin)
 
     async def _send_fin(self) -> None:
@@ -959,7 +971,10 @@ class HTTP11Connection:
         self._stream_closed = True
         self.broken = True
         self._read_scope.cancel()
-        await trio.aclose_forcefully(self.stream)
+        if self._fd >= 0:
+            self.stream.socket.close()  # type: ignore[attr-defined]  # synchronous
+        else:
+            await trio.aclose_forcefully(self.stream)
 
 
 def _socket_addresses(stream: trio.abc.Stream) -> tuple[Address | None, Address | None]:
