@@ -7,7 +7,7 @@ Every task trio-asgi runs lives in this tree; none outlives its parent::
     ├── lifespan task                      app({"type": "lifespan"}): startup ... shutdown
     └── (serve's own body)
         └── connections nursery            its deadline is set when graceful shutdown begins
-            ├── accept loop                trio.serve_listeners, inside the accept cancel scope
+            ├── accept loops, one per listener  inside the accept cancel scope
             └── connection task, one per client           HTTP11Connection.run()
                 └── connection nursery
                     ├── reader task        socket bytes -> h11 -> events
@@ -33,6 +33,8 @@ lifespan shutdown does not run.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -157,9 +159,9 @@ class _Server:
     async def _serve_connections(self, listeners: list[trio.SocketListener]) -> None:
         async with trio.open_nursery() as connections:
             with self.accept_scope:
-                await trio.serve_listeners(
-                    self._handle_connection, listeners, handler_nursery=connections
-                )
+                async with trio.open_nursery() as accepting:
+                    for listener in listeners:
+                        accepting.start_soon(self._accept_loop, listener, connections)
             # Graceful shutdown: the listeners are closed; now the connections.
             self.context.shutting_down = True
             busy = 0
@@ -179,21 +181,58 @@ class _Server:
                 self.config.graceful_timeout,
             )
 
+    async def _accept_loop(self, listener: trio.SocketListener, connections: trio.Nursery) -> None:
+        """Accept connections on ``listener`` until cancelled, each into its own task.
+
+        The loop of :func:`trio.serve_listeners`, except that closing each stream is left to
+        its connection (which always closes it), sparing a second close per connection.
+        """
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                        raise
+                    # Out of file descriptors or memory: wait for connections to close.
+                    error_logger.error(
+                        "accept returned %s (%s); retrying in %s s",
+                        errno.errorcode[exc.errno],
+                        os.strerror(exc.errno),
+                        _ACCEPT_RETRY_DELAY,
+                    )
+                    await trio.sleep(_ACCEPT_RETRY_DELAY)
+                else:
+                    connections.start_soon(self._handle_connection, stream)
+
     async def _handle_connection(self, stream: trio.SocketStream) -> None:
-        limit = self.config.max_connections
-        if limit is not None and len(self.connections) >= limit:
-            await _refuse_connection(stream, limit)
-            return
-        connection = HTTP11Connection(stream, self.context)
-        self.connections.add(connection)
+        """One connection's task: serve it, and close ``stream`` whatever happens."""
+        connection: HTTP11Connection | None = None
         try:
-            await connection.run()
+            limit = self.config.max_connections
+            if limit is not None and len(self.connections) >= limit:
+                await _refuse_connection(stream, limit)
+                return
+            connection = HTTP11Connection(stream, self.context)
+            self.connections.add(connection)
+            await connection.run()  # closes the stream when it ends
         except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
             error_logger.exception(
-                "Unexpected error on the connection from %s", format_address(connection.client)
+                "Unexpected error on the connection from %s",
+                format_address(connection.client if connection is not None else None),
             )
+            await trio.aclose_forcefully(stream)
         finally:
-            self.connections.discard(connection)
+            if connection is not None:
+                self.connections.discard(connection)
+
+
+#: accept(2) errors that mean the system is out of a resource, not that the listener broke
+#: (the list trio.serve_listeners uses).
+_ACCEPT_CAPACITY_ERRNOS: Final = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+)
+_ACCEPT_RETRY_DELAY: Final = 0.1  # seconds
 
 
 _SERVICE_UNAVAILABLE: Final = (
