@@ -87,26 +87,31 @@ def server_commands(port: int) -> dict[str, list[str]]:
         "--app-dir",
         str(BENCH_DIR),
     ]
+    trio_asgi = [
+        python,
+        "-m",
+        "trio_asgi",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--keep-alive-timeout",
+        KEEP_ALIVE,
+        "--app-dir",
+        str(BENCH_DIR),
+    ]
     return {
-        "trio-asgi": [
-            python,
-            "-m",
-            "trio_asgi",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--keep-alive-timeout",
-            KEEP_ALIVE,
-            "--app-dir",
-            str(BENCH_DIR),
-            APP,
-        ],
+        "trio-asgi": [*trio_asgi, "--http", "h11", APP],
+        "trio-asgi-httptools": [*trio_asgi, "--http", "httptools", APP],
         "hypercorn-trio": [*hypercorn, "-k", "trio", APP],
         "hypercorn-asyncio": [*hypercorn, "-k", "asyncio", APP],
-        "uvicorn-h11": [*uvicorn, "--http", "h11", "--loop", "asyncio", APP],
-        "uvicorn-httptools": [*uvicorn, "--http", "httptools", "--loop", "uvloop", APP],
+        "uvicorn-h11": [*uvicorn, "--http", "h11", "--loop", "asyncio", "--ws", "wsproto", APP],
+        "uvicorn-httptools": [
+            *uvicorn,
+            *("--http", "httptools", "--loop", "uvloop", "--ws", "websockets"),
+            APP,
+        ],
     }
 
 

@@ -147,7 +147,8 @@ class H11Parser:
 
     h11 tracks both sides of a connection, but responses are written by
     :mod:`trio_asgi._response`, so h11's server side never moves; each request cycle gets
-    a fresh ``h11.Connection`` fed the bytes left over from the last one.
+    a fresh ``h11.Connection`` fed the bytes left over from the last one. An idle keep-alive
+    connection holds none: it is made when the next request's first bytes arrive.
 
     Args:
         max_header_size: bytes a request head may have while it is still arriving (h11's
@@ -158,13 +159,20 @@ class H11Parser:
 
     def __init__(self, max_header_size: int) -> None:
         self._max_header_size = max_header_size
-        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_size)
+        self._conn: h11.Connection | None = None  # made by the first receive_data()
 
     def receive_data(self, data: bytes) -> None:
-        self._conn.receive_data(data)
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = h11.Connection(
+                h11.SERVER, max_incomplete_event_size=self._max_header_size
+            )
+        conn.receive_data(data)
 
     def next_event(self) -> RequestHead | bytes | _Marker:
         conn = self._conn
+        if conn is None:
+            return NEED_DATA
         try:
             event = conn.next_event()
         except h11.RemoteProtocolError as exc:
@@ -173,7 +181,7 @@ class H11Parser:
         if event_type is h11.Data:
             return bytes(event.data)  # type: ignore[union-attr]
         if event_type is h11.Request:
-            return self._head(event)  # type: ignore[arg-type]
+            return self._head(conn, event)  # type: ignore[arg-type]
         if event_type is h11.EndOfMessage:
             return END_OF_MESSAGE
         if event is h11.NEED_DATA:
@@ -182,7 +190,7 @@ class H11Parser:
             return PAUSED
         return CONNECTION_CLOSED  # h11.ConnectionClosed: EOF between requests
 
-    def _head(self, request: h11.Request) -> RequestHead:
+    def _head(self, conn: h11.Connection, request: h11.Request) -> RequestHead:
         headers = list(request.headers)
         http_version = request.http_version
         keep_alive = http_version == b"1.1"
@@ -196,34 +204,40 @@ class H11Parser:
             http_version,
             headers,
             keep_alive=keep_alive,
-            expect_continue=self._conn.they_are_waiting_for_100_continue,
+            expect_continue=conn.they_are_waiting_for_100_continue,
         )
 
     def start_next_cycle(self) -> None:
+        if self._conn is None:
+            return
         leftover, closed = self._conn.trailing_data
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_header_size)
+        self._conn = None
         if leftover:
-            conn.receive_data(leftover)
+            self.receive_data(leftover)
         if closed:
-            conn.receive_data(b"")
-        self._conn = conn
+            self.receive_data(b"")
 
     @property
     def trailing_data(self) -> bytes:
-        return self._conn.trailing_data[0]
+        conn = self._conn
+        return b"" if conn is None else conn.trailing_data[0]
 
     @property
     def request_complete(self) -> bool:
-        return self._conn.their_state in (h11.DONE, h11.MUST_CLOSE)
+        conn = self._conn
+        return conn is not None and conn.their_state in (h11.DONE, h11.MUST_CLOSE)
 
     @property
     def in_request(self) -> bool:
         conn = self._conn
-        return conn.their_state is not h11.IDLE or bool(conn.trailing_data[0])
+        return conn is not None and (
+            conn.their_state is not h11.IDLE or bool(conn.trailing_data[0])
+        )
 
     @property
     def failed(self) -> bool:
-        return self._conn.their_state is h11.ERROR
+        conn = self._conn
+        return conn is not None and conn.their_state is h11.ERROR
 
 
 def make_parser(mode: HTTPMode, max_header_size: int) -> RequestParser:

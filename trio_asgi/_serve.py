@@ -203,7 +203,9 @@ class _Server:
                     )
                     await trio.sleep(_ACCEPT_RETRY_DELAY)
                 else:
-                    connections.start_soon(self._handle_connection, stream)
+                    connections.start_soon(
+                        self._handle_connection, stream, name="trio-asgi connection"
+                    )
 
     async def _handle_connection(self, stream: trio.SocketStream) -> None:
         """One connection's task: serve it, and close ``stream`` whatever happens."""

@@ -282,7 +282,7 @@ class WebSocketSession:
         """
         self._shutting_down = True
         if self._phase is _Phase.OPEN:
-            self._conn.nursery.start_soon(self._close_for_shutdown)
+            self._conn.nursery.start_soon(self._close_for_shutdown, name="trio-asgi closing")
 
     async def _close_for_shutdown(self) -> None:
         if self._phase is _Phase.OPEN:
@@ -450,14 +450,14 @@ class WebSocketSession:
         self._log(101)
         await self._write(data)
         if self.config.ws_ping_interval > 0:
-            self._conn.nursery.start_soon(self.keepalive)
+            self._conn.nursery.start_soon(self.keepalive, name="trio-asgi websocket keepalive")
         if self._pending:
             pending = bytes(self._pending)
             self._pending.clear()
             self._conn.resume_reading()
             await self._flush(self._feed(pending))
         if self._shutting_down or self._conn.context.shutting_down:
-            self._conn.nursery.start_soon(self._close_for_shutdown)
+            self._conn.nursery.start_soon(self._close_for_shutdown, name="trio-asgi closing")
 
     async def _reject(self, status: int) -> None:
         """Refuse the handshake with a plain HTTP ``status`` and close."""
