@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import Config
 from ._logging import DateHeader
 from ._types import ASGIApp
+
+if TYPE_CHECKING:
+    from ._http11 import HTTP11Connection
 
 __all__ = ["ServerContext"]
 
@@ -30,6 +33,10 @@ class ServerContext:
             request in flight with ``Connection: close`` and take no more.
         context_values: the context variables the app set during lifespan startup; each app
             task sets them in its own context before calling the app.
+        connections: the open HTTP/1.1 connections (each adds itself when made and leaves
+            when its ``run()`` ends): graceful shutdown and ``max_connections`` use it.
+        local_addresses: one ``(host, port)`` tuple per local address connections arrived
+            on, shared by all of them as ``scope["server"]`` (see :meth:`local_address`).
     """
 
     app: ASGIApp
@@ -38,6 +45,14 @@ class ServerContext:
     date_header: DateHeader = field(default_factory=DateHeader)
     shutting_down: bool = False
     context_values: list[tuple[contextvars.ContextVar[Any], Any]] = field(default_factory=list)
+    connections: set[HTTP11Connection] = field(default_factory=set)
+    local_addresses: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+
+    def local_address(self, host: str, port: int) -> tuple[str, int]:
+        """The shared ``(host, port)`` tuple for a connection's local address: a server has
+        a handful, so thousands of idle connections need not hold a copy each."""
+        address = (host, port)
+        return self.local_addresses.setdefault(address, address)
 
     def enter_app_context(self) -> None:
         """In a new app task: set what lifespan startup set (the task's context is its own)."""

@@ -396,7 +396,8 @@ class HTTP11Connection:
         self.context = context
         self.config = context.config
         self.parser = make_parser(context.config.http, context.config.max_header_size)
-        self.client, self.server = _socket_addresses(stream)
+        self.client, server = _socket_addresses(stream)
+        self.server = None if server is None else context.local_address(*server)
         self.broken = False  # writes can no longer succeed
         self.stream = stream
         # A plain TCP socket is read and written through its file descriptor, under Trio's
@@ -409,7 +410,9 @@ class HTTP11Connection:
         self._read_scope = trio.CancelScope()
         self._reader_wakeup: trio.Event | None = None
         self._reader_done = False
-        self._write_lock = trio.StrictFIFOLock()
+        # Held by a write that awaits (a full send buffer, a non-socket stream, the FIN), so
+        # no other write interleaves; made on first need (see write()).
+        self._write_lock: trio.StrictFIFOLock | None = None
         self._closing = context.shutting_down  # serve no request after the current one
         self._draining = False  # our last response is out: discard input until EOF
         self._client_eof = False
@@ -428,17 +431,29 @@ class HTTP11Connection:
         self._request_keep_alive = True
         self._response_begun = False  # bytes of a response went out in this request cycle
         self.nursery: trio.Nursery  # the connection nursery, set by run()
+        context.connections.add(self)  # until run() ends
 
     # -- lifetime --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve the connection: open its nursery, start the reader, close the stream at the end."""
+        """Serve the connection: open its nursery, start the reader, close the stream at the end.
+
+        This is the connection task's whole body (no wrapper task per connection: every
+        idle keep-alive connection holds its frames). An unexpected exception, which would
+        be a bug in trio-asgi, is logged once and ends this connection only, never the
+        server; cancellation propagates as usual.
+        """
         try:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
                 self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
                 nursery.start_soon(self._read_loop, name="trio-asgi reader")
+        except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
+            error_logger.exception(
+                "Unexpected error on the connection from %s", format_address(self.client)
+            )
         finally:
+            self.context.connections.discard(self)
             await self.close_stream()
 
     def begin_shutdown(self) -> None:
@@ -857,8 +872,7 @@ class HTTP11Connection:
         """
         if self.broken:
             raise ClientDisconnected("the client closed the connection")
-        lock = self._write_lock
-        if self._fd < 0 or lock.locked():
+        if self._fd < 0 or self._write_locked():
             await self._write_stream(data)
             return
         # The fast path: one write(2) that usually takes all of ``data``. Cancellation is
@@ -866,22 +880,25 @@ class HTTP11Connection:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self.broken:  # closed while the cancellation check ran
             raise ClientDisconnected("the client closed the connection")
-        lock.acquire_nowait()
+        # Synchronous from here to the write: no other task can write in between, so no
+        # lock is needed unless this write has to wait.
         try:
+            written = os.write(self._fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            self._write_failed()
+            raise ClientDisconnected("the client closed the connection") from exc
+        if written < len(data):
+            # The socket's send buffer is full (backpressure): the rest waits for it to
+            # drain, under the lock so no other write can interleave.
+            lock = self._lock()
+            lock.acquire_nowait()  # free: checked above, and nothing awaited since
             try:
-                written = os.write(self._fd, data)
-            except BlockingIOError:
-                written = 0
-            except OSError as exc:
-                self._write_failed()
-                raise ClientDisconnected("the client closed the connection") from exc
-            if written < len(data):
-                # The socket's send buffer is full (backpressure): the rest waits for it
-                # to drain, still under the lock so no other write can interleave.
                 await self._send_all(memoryview(data)[written:])
-                return
-        finally:
-            lock.release()
+            finally:
+                lock.release()
+            return
         if not final:
             # A checkpoint, so an app streaming to a fast client still lets other tasks
             # run. The write that completes a response skips it: the app task is about
@@ -889,8 +906,16 @@ class HTTP11Connection:
             await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def _write_stream(self, data: bytes) -> None:
-        async with self._write_lock:
+        async with self._lock():
             await self._send_all(data)
+
+    def _lock(self) -> trio.StrictFIFOLock:
+        if self._write_lock is None:
+            self._write_lock = trio.StrictFIFOLock()
+        return self._write_lock
+
+    def _write_locked(self) -> bool:
+        return self._write_lock is not None and self._write_lock.locked()
 
     async def _send_all(self, data: bytes | memoryview) -> None:
         """``stream.send_all(data)``, holding the write lock; marks the connection broken if
@@ -983,7 +1008,7 @@ class HTTP11Connection:
             self._fd >= 0
             and not self._reader_done
             and not self._stream_closed
-            and not self._write_lock.locked()
+            and not self._write_locked()
         ):
             # A plain socket half-closes with one synchronous shutdown(2): no task needed.
             try:
@@ -1000,7 +1025,7 @@ class HTTP11Connection:
         stream = self.stream
         if isinstance(stream, trio.abc.HalfCloseableStream) and not self._stream_closed:
             try:
-                async with self._write_lock:
+                async with self._lock():
                     await stream.send_eof()
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._read_scope.cancel()  # the peer is gone already: nothing to drain
@@ -1028,7 +1053,9 @@ def _socket_addresses(stream: trio.abc.Stream) -> tuple[Address | None, Address 
         local = stream.socket.getsockname()
     except OSError:  # the peer reset the connection before we asked: no address to report
         return None, None
-    return (str(peer[0]), int(peer[1])), (str(local[0]), int(local[1]))
+    # An IPv4 peer address is already a (str, int) pair: keep it rather than copy it.
+    client = peer if len(peer) == 2 else (str(peer[0]), int(peer[1]))
+    return client, (str(local[0]), int(local[1]))
 
 
 def _stream_fd(stream: trio.abc.Stream) -> int:

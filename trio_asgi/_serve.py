@@ -103,7 +103,6 @@ class _Server:
         self.lifespan = Lifespan(app, config.lifespan)
         self.context.state = self.lifespan.state
         self.accept_scope = trio.CancelScope()
-        self.connections: set[HTTP11Connection] = set()
 
     async def run(
         self,
@@ -165,7 +164,7 @@ class _Server:
             # Graceful shutdown: the listeners are closed; now the connections.
             self.context.shutting_down = True
             busy = 0
-            for connection in list(self.connections):
+            for connection in list(self.context.connections):
                 connection.begin_shutdown()
                 busy += not connection.is_idle
             if busy:
@@ -203,30 +202,22 @@ class _Server:
                     )
                     await trio.sleep(_ACCEPT_RETRY_DELAY)
                 else:
-                    connections.start_soon(
-                        self._handle_connection, stream, name="trio-asgi connection"
-                    )
+                    self._start_connection(stream, connections)
 
-    async def _handle_connection(self, stream: trio.SocketStream) -> None:
-        """One connection's task: serve it, and close ``stream`` whatever happens."""
-        connection: HTTP11Connection | None = None
+    def _start_connection(self, stream: trio.SocketStream, connections: trio.Nursery) -> None:
+        """Start a task for a new connection: ``HTTP11Connection.run()``, which always closes
+        ``stream``, or past ``max_connections`` a 503 refusal."""
+        limit = self.config.max_connections
+        if limit is not None and len(self.context.connections) >= limit:
+            connections.start_soon(_refuse_connection, stream, limit, name="trio-asgi refusal")
+            return
         try:
-            limit = self.config.max_connections
-            if limit is not None and len(self.connections) >= limit:
-                await _refuse_connection(stream, limit)
-                return
             connection = HTTP11Connection(stream, self.context)
-            self.connections.add(connection)
-            await connection.run()  # closes the stream when it ends
         except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
-            error_logger.exception(
-                "Unexpected error on the connection from %s",
-                format_address(connection.client if connection is not None else None),
-            )
-            await trio.aclose_forcefully(stream)
-        finally:
-            if connection is not None:
-                self.connections.discard(connection)
+            error_logger.exception("Unexpected error on a new connection")
+            stream.socket.close()
+            return
+        connections.start_soon(connection.run, name="trio-asgi connection")
 
 
 #: accept(2) errors that mean the system is out of a resource, not that the listener broke
