@@ -568,6 +568,21 @@ class HTTP11Connection:
         except OSError:
             return b""  # reset by the peer
 
+    async def receive_some(self) -> bytes:
+        """The next bytes from the client, up to 64 KiB; ``b""`` for EOF, a reset, or a
+        stream closed under the caller. For the WebSocket reader, after the upgrade."""
+        fd = self._fd
+        if fd < 0:
+            return await self._receive_stream()
+        while True:
+            try:
+                await trio.lowlevel.wait_readable(fd)
+            except trio.ClosedResourceError:
+                return b""
+            data = self._read_now()
+            if data is not None:
+                return data
+
     async def _receive_stream(self) -> bytes:
         """The next bytes from a stream that is not a plain socket (TLS, memory streams)."""
         try:

@@ -134,7 +134,7 @@ class WebSocketSession:
     async def read_frames(self, leftover: bytes) -> None:
         """The reader task, from the upgrade on: socket bytes -> wsproto -> ASGI events."""
         self._pending += leftover
-        stream = self._conn.stream
+        conn = self._conn
         try:
             while self._reading:
                 if len(self._received) >= self.config.ws_max_queue or (
@@ -142,10 +142,7 @@ class WebSocketSession:
                 ):
                     await self._conn.wait_for_resume()  # backpressure: the app is behind
                     continue
-                try:
-                    data = await stream.receive_some(65536)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
+                data = await conn.receive_some()
                 if not data:
                     self._lost()
                     return
