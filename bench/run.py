@@ -481,6 +481,92 @@ def run(args: argparse.Namespace, results: Results, logs: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Target:
+    """One of issue 5's targets: a ratio (or a size) measured in this run, and its bound."""
+
+    text: str
+    scenario: str  # a scenario key, or "rss"
+    server: str
+    peer: str  # "" for an absolute bound (RSS in KiB)
+    metric: str  # "rps": server/peer >= bound; "p99": server/peer <= bound; "rss": KiB <= bound
+    bound: float
+
+
+TARGETS: Final = [
+    Target(
+        "h11: hello/64 req/s vs Hypercorn-trio", "hello-64", BASELINE, "hypercorn-trio", "rps", 4.0
+    ),
+    Target("h11: hello/64 req/s vs uvicorn h11", "hello-64", BASELINE, "uvicorn-h11", "rps", 1.2),
+    Target(
+        "h11: new connection per request vs uvicorn h11",
+        "close-64",
+        BASELINE,
+        "uvicorn-h11",
+        "rps",
+        1.0,
+    ),
+    Target(
+        "h11: hello/64 p99 latency vs uvicorn h11 (lower is better)",
+        "hello-64",
+        BASELINE,
+        "uvicorn-h11",
+        "p99",
+        1.0,
+    ),
+    Target("WebSocket echo vs Hypercorn-trio", "ws-16", BASELINE, "hypercorn-trio", "rps", 2.0),
+    Target("WebSocket echo vs uvicorn with wsproto", "ws-16", BASELINE, "uvicorn-h11", "rps", 1.0),
+    Target(
+        "httptools: hello/64 vs uvicorn httptools+uvloop",
+        "hello-64",
+        "trio-asgi-httptools",
+        "uvicorn-httptools",
+        "rps",
+        0.7,
+    ),
+    Target("KiB per idle keep-alive connection", "rss", BASELINE, "", "rss", 8.0),
+]
+
+
+def render_targets(results: Results) -> list[str]:
+    """The targets table: each measured value against its bound, met or not."""
+    rows: list[str] = []
+    for target in TARGETS:
+        if target.metric == "rss":
+            kib = results.rss.get(target.server)
+            if kib is None:
+                continue
+            value, bound, met = (
+                f"{kib:.1f} KiB",
+                f"at most {target.bound:g} KiB",
+                kib <= target.bound,
+            )
+        else:
+            mine = results.median(target.scenario, target.server)
+            theirs = results.median(target.scenario, target.peer)
+            if mine is None or theirs is None:
+                continue
+            if target.metric == "p99":
+                ratio = mine.p99_ms / theirs.p99_ms if theirs.p99_ms else float("inf")
+                value = f"{ratio:.2f}x ({mine.p99_ms:.2f} / {theirs.p99_ms:.2f} ms)"
+                bound, met = f"at most {target.bound:g}x", ratio <= target.bound
+            else:
+                ratio = mine.rps / theirs.rps
+                value = f"{ratio:.2f}x ({mine.rps:,.0f} / {theirs.rps:,.0f})"
+                bound, met = f"at least {target.bound:g}x", ratio >= target.bound
+        rows.append(f"| {target.text} | {value} | {bound} | {'met' if met else 'not met'} |")
+    if not rows:
+        return []
+    return [
+        "",
+        "Issue 5's targets, from this run (ratios are trio-asgi's figure over the peer's):",
+        "",
+        "| target | measured | bound | |",
+        "| --- | ---: | ---: | --- |",
+        *rows,
+    ]
+
+
 def render(args: argparse.Namespace, results: Results) -> str:
     lines = [
         f"Run: `python bench/run.py{' ' + ' '.join(args.argv) if args.argv else ''}` on "
@@ -519,6 +605,7 @@ def render(args: argparse.Namespace, results: Results) -> str:
         for name, kib in results.rss.items():
             ratio = f"{kib / base_rss:.2f}x" if base_rss else "n/a"
             lines.append(f"| {name} | {kib:.1f} | {ratio} |")
+    lines += render_targets(results)
     extra = [f"- {name} skipped: {why}" for name, why in results.skipped.items()]
     extra += [f"- {note}" for note in results.notes]
     if results.timed_out:
