@@ -1,5 +1,7 @@
 """Shared test tools: a real server on port 0, a connection over memory streams, an h11 client.
 
+- :data:`HTTP_PARSER` and :func:`make_config`: the request parser under test (set per test by
+  the ``http_parser`` fixture in conftest.py) and a ``Config`` that asks for it.
 - :func:`start_server`: ``serve(app, Config(port=0, ...))`` in the test's nursery, returning a
   :class:`RunningServer` with the bound port and a ``shutdown()`` that triggers graceful
   shutdown and waits for ``serve`` to return.
@@ -24,11 +26,22 @@ import trio
 import trio.testing
 
 from trio_asgi import Config, serve
+from trio_asgi._config import HTTPMode
 from trio_asgi._context import ServerContext
 from trio_asgi._http11 import HTTP11Connection
 from trio_asgi._types import ASGIApp
 
 Headers = list[tuple[bytes, bytes]]
+
+#: The HTTP/1.1 request parser (``Config.http``) the tools here ask for unless a test passes
+#: ``http=`` itself. The autouse ``http_parser`` fixture (conftest.py) sets it for each test,
+#: so every HTTP test runs once with h11 and once with httptools.
+HTTP_PARSER: HTTPMode = "auto"
+
+
+def make_config(**settings: Any) -> Config:
+    """``Config(**settings)`` with ``http=HTTP_PARSER`` unless ``settings`` has ``http``."""
+    return Config(**{"http": HTTP_PARSER, **settings})
 
 
 @dataclass
@@ -58,7 +71,7 @@ async def start_server(nursery: trio.Nursery, app: ASGIApp, **config: Any) -> Ru
     """Serve ``app`` on 127.0.0.1 and an OS-chosen port; ``config`` is passed to ``Config``."""
     trigger = trio.Event()
     done = trio.Event()
-    settings = Config(**{"port": 0, **config})
+    settings = make_config(**{"port": 0, **config})
 
     async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         try:
@@ -76,7 +89,7 @@ async def open_connection(
 ) -> tuple[trio.testing.MemoryStapledStream, HTTP11Connection]:  # type: ignore[name-defined]
     """Run one HTTP/1.1 connection over memory streams; returns (client end, connection)."""
     client, server = trio.testing.memory_stream_pair()
-    context = ServerContext(app=app, config=Config(**config))
+    context = ServerContext(app=app, config=make_config(**config))
     connection = HTTP11Connection(server, context)
     nursery.start_soon(connection.run)
     return client, connection

@@ -19,12 +19,11 @@ from typing import Any
 import trio
 import trio.testing
 
-from trio_asgi import Config
 from trio_asgi._context import ServerContext
 from trio_asgi._http11 import HTTP11Connection
 from trio_asgi._types import ASGIApp
 
-from .helpers import Response
+from .helpers import Response, make_config
 from .helpers import error_records as error_records  # re-exported for the driver tests
 from .helpers import parse_responses as parse_responses  # re-exported for the driver tests
 
@@ -54,7 +53,7 @@ async def start_connection(
 ) -> Served:
     """Run ``HTTP11Connection(server_end, context).run()`` in ``nursery``."""
     client, server = pair()
-    context = ServerContext(app=app, config=Config(**config), state=state or {})
+    context = ServerContext(app=app, config=make_config(**config), state=state or {})
     connection = HTTP11Connection(server, context)
     done = trio.Event()
 

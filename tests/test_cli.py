@@ -134,6 +134,7 @@ def test_help_lists_options_with_defaults_from_config() -> None:
         ("--keep-alive-timeout FLOAT", "TRIO_ASGI_KEEP_ALIVE_TIMEOUT", defaults.keep_alive_timeout),
         ("--disconnect-timeout FLOAT", "TRIO_ASGI_DISCONNECT_TIMEOUT", defaults.disconnect_timeout),
         ("--log-level [critical|error|warning|info|debug]", "TRIO_ASGI_LOG_LEVEL", "info"),
+        ("--http [auto|h11|httptools]", "TRIO_ASGI_HTTP", defaults.http),
         ("--ws [auto|none]", "TRIO_ASGI_WS", defaults.ws),
         ("--ws-max-size INTEGER", "TRIO_ASGI_WS_MAX_SIZE", defaults.ws_max_size),
         ("--ws-max-queue INTEGER", "TRIO_ASGI_WS_MAX_QUEUE", defaults.ws_max_queue),
@@ -175,6 +176,7 @@ def test_version() -> None:
         (["--log-level", "loud"], ["'--log-level'", "'loud'", "'critical', 'error', "]),
         (["--no-such-option"], ["No such option", "--no-such-option"]),
         (["--ws", "always"], ["'--ws'", "'always'", "'auto', 'none'"]),
+        (["--http", "h2"], ["'--http'", "'h2'", "'auto', 'h11', 'httptools'"]),
         (["--ws-max-size", "16MiB"], ["'--ws-max-size'", "'16MiB'", "integer"]),
         (["--ws-max-queue", "many"], ["'--ws-max-queue'", "'many'", "integer"]),
         (["--ws-ping-interval", "often"], ["'--ws-ping-interval'", "'often'", "float"]),
@@ -188,6 +190,7 @@ def test_version() -> None:
         "log-level",
         "unknown-option",
         "ws",
+        "http",
         "ws-max-size",
         "ws-max-queue",
         "ws-ping-interval",
@@ -279,6 +282,8 @@ def test_values_config_rejects_exit_2_with_configs_message(
         (["--ws-ping-timeout", "inf"], Config(ws_ping_timeout=float("inf"))),
         (["--no-ws-per-message-deflate"], Config(ws_per_message_deflate=False)),
         (["--ws-per-message-deflate"], Config(ws_per_message_deflate=True)),
+        (["--http", "h11"], Config(http="h11")),
+        (["--http", "httptools"], Config(http="httptools")),
     ],
     ids=[
         "defaults",
@@ -296,6 +301,8 @@ def test_values_config_rejects_exit_2_with_configs_message(
         "ws-ping-timeout-inf",
         "ws-no-deflate",
         "ws-deflate",
+        "http-h11",
+        "http-httptools",
     ],
 )
 def test_options_map_to_config(

@@ -167,3 +167,23 @@ def test_error_message_says_what_the_value_should_be() -> None:
     with pytest.raises(ConfigError) as info:
         Config(port=70000)
     assert str(info.value) == "port must be an int from 0 to 65535, not 70000"
+
+
+@pytest.mark.parametrize("mode", ["auto", "h11", "httptools"])
+def test_http_parser_modes(mode: str) -> None:
+    assert Config(http=mode).http == mode  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["", "H11", "fast", None, 1])
+def test_bad_http_parser_mode_names_the_field(mode: object) -> None:
+    with pytest.raises(ConfigError, match="http must be one of 'auto', 'h11', 'httptools'"):
+        Config(http=mode)  # type: ignore[arg-type]
+
+
+def test_httptools_without_httptools_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trio_asgi import _httptools_parser
+
+    monkeypatch.setattr(_httptools_parser, "HAVE_HTTPTOOLS", False)
+    with pytest.raises(ConfigError, match=r"pip install 'trio-asgi\[fast\]'"):
+        Config(http="httptools")
+    assert Config(http="auto").http == "auto"  # auto falls back to h11 instead

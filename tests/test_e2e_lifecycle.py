@@ -22,7 +22,7 @@ import trio.testing
 
 from trio_asgi import Config, LifespanFailure, serve
 
-from .helpers import H11Client, hello_app, read_until_eof, start_server
+from .helpers import H11Client, hello_app, make_config, read_until_eof, start_server
 
 TIMEOUT = 5  # seconds: the bound on any single wait; a passing test takes far less
 
@@ -454,7 +454,7 @@ async def test_nursery_start_returns_the_bound_addresses() -> None:
     async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         returned.append(
             await serve(
-                hello_app, Config(port=0), shutdown_trigger=stop.wait, task_status=task_status
+                hello_app, make_config(port=0), shutdown_trigger=stop.wait, task_status=task_status
             )
         )
 
@@ -476,7 +476,7 @@ async def test_nursery_start_returns_the_bound_addresses() -> None:
 async def test_nursery_start_serve_directly_then_hard_stop() -> None:
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:
-            ((host, port),) = await nursery.start(serve, hello_app, Config(port=0))
+            ((host, port),) = await nursery.start(serve, hello_app, make_config(port=0))
             async with httpx.AsyncClient() as http:
                 response = await http.get(f"http://{host}:{port}/")
             nursery.cancel_scope.cancel()

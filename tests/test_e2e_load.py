@@ -35,6 +35,7 @@ import trio.testing
 
 import trio_asgi
 
+from . import helpers
 from .apps.load import HELD, RECORD_VARIABLE
 from .helpers import H11Client, hello_app, parse_responses, read_until_eof, start_server
 
@@ -74,6 +75,7 @@ class CLIServer:
         python_args: Sequence[str] = ("-m", "trio_asgi"),
     ) -> AsyncIterator[CLIServer]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("TRIO_ASGI_")}
+        environ["TRIO_ASGI_HTTP"] = helpers.HTTP_PARSER  # the parser under test (conftest.py)
         environ["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(REPO_ROOT), environ.get("PYTHONPATH")])
         )

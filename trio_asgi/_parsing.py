@@ -252,5 +252,5 @@ def make_parser(mode: HTTPMode, max_header_size: int) -> RequestParser:
     from ._httptools_parser import HAVE_HTTPTOOLS, HttptoolsParser
 
     if mode == "httptools" or HAVE_HTTPTOOLS:
-        return HttptoolsParser(max_header_size)  # type: ignore[return-value]
+        return HttptoolsParser(max_header_size)
     return H11Parser(max_header_size)
