@@ -31,6 +31,7 @@ The task tree while serving::
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import platform
 import signal
@@ -354,6 +355,10 @@ def cli(
         except AppImportError as exc:
             raise click.ClickException(str(exc)) from exc
 
+        # What is alive now (the modules, the app) lives as long as the process: take it out
+        # of the cyclic garbage collector's full collections, which otherwise walk all of it
+        # every few thousand requests and show as tail latency (docs/performance.md).
+        gc.freeze()
         try:
             graceful = trio.run(_serve_until_signalled, asgi_app, config)
         except LifespanFailure as exc:
