@@ -278,6 +278,29 @@ async def test_busy_connection_outlives_keep_alive_timeout(
     assert (await client.request()).body == b"late"
 
 
+async def test_disconnect_is_seen_after_the_keep_alive_deadline_passed_mid_request(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The keep-alive deadline set before the request comes due while the app works; the
+    # reader must go on reading, so the client's leaving still reaches the app at once.
+    deadlock_guard(nursery)
+    seen: list[tuple[str, float]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "http.request"
+        await trio.sleep(20)  # past the 7 s keep-alive deadline
+        message = await receive()
+        seen.append((message["type"], trio.current_time()))
+
+    served = await start_connection(nursery, app, keep_alive_timeout=7)
+    await served.client.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await trio.sleep(30)
+    closed_at = trio.current_time()
+    await served.client.aclose()
+    await served.done.wait()
+    assert seen == [("http.disconnect", closed_at)]
+
+
 # -- graceful shutdown -------------------------------------------------------------------
 
 

@@ -488,55 +488,64 @@ class HTTP11Connection:
     async def _read_loop(self) -> None:
         parser = self.parser
         fd = self._fd
-        with self._read_scope:
-            while True:
-                if not self._draining and not self._may_read():
-                    await self.wait_for_resume()
-                    continue
-                if fd >= 0:
-                    # Wait first, then read: between requests the next one has almost never
-                    # arrived yet, and a read that fails with EAGAIN costs a syscall and an
-                    # exception. (Inline, not a helper coroutine: one frame less held by
-                    # every idle connection.)
-                    try:
-                        await trio.lowlevel.wait_readable(fd)
-                    except trio.ClosedResourceError:
-                        data = b""
-                    else:
-                        read = self._read_now()
-                        if read is None:
-                            continue  # a spurious wakeup
-                        data = read
-                else:
-                    data = await self._receive_stream()
-                if self._draining or self._stream_closed:
-                    if data and not self._stream_closed:
+        while True:
+            with self._read_scope:
+                while True:
+                    if not self._draining and not self._may_read():
+                        await self.wait_for_resume()
                         continue
-                    break
-                parser.receive_data(data)
-                self._head_bytes += len(data)
-                if b"\n " in data or b"\n\t" in data:
-                    self._maybe_folded = True
-                if not data:
-                    self._client_eof = True
-                    if self._cycle is not None:
-                        self._cycle.disconnect()
-                elif data[:1] == b"\x16" and self._cycle is None and not self._head_started:
-                    # A TLS handshake record where a request head should start: the client
-                    # does not speak plain HTTP, so it gets no HTTP response, just a close.
-                    error_logger.debug(
-                        "TLS handshake on a plain-HTTP port from %s", format_address(self.client)
-                    )
-                    self._closing = True
-                    break
-                await self._process_events()
-                if self.websocket is not None:  # upgraded: the same task reads frames now
-                    await self.websocket.read_frames(parser.trailing_data)
-                    break
-                if not data or (parser.failed and not self._draining):
-                    break
-                if self._cycle is None and not self._head_started and data:
-                    self._on_head_start()
+                    if fd >= 0:
+                        # Wait first, then read: between requests the next one has almost never
+                        # arrived yet, and a read that fails with EAGAIN costs a syscall and an
+                        # exception. (Inline, not a helper coroutine: one frame less held by
+                        # every idle connection.)
+                        try:
+                            await trio.lowlevel.wait_readable(fd)
+                        except trio.ClosedResourceError:
+                            data = b""
+                        else:
+                            read = self._read_now()
+                            if read is None:
+                                continue  # a spurious wakeup
+                            data = read
+                    else:
+                        data = await self._receive_stream()
+                    if self._draining or self._stream_closed:
+                        if data and not self._stream_closed:
+                            continue
+                        break
+                    parser.receive_data(data)
+                    self._head_bytes += len(data)
+                    if b"\n " in data or b"\n\t" in data:
+                        self._maybe_folded = True
+                    if not data:
+                        self._client_eof = True
+                        if self._cycle is not None:
+                            self._cycle.disconnect()
+                    elif data[:1] == b"\x16" and self._cycle is None and not self._head_started:
+                        # A TLS handshake record where a request head should start: the client
+                        # does not speak plain HTTP, so it gets no HTTP response, just a close.
+                        error_logger.debug(
+                            "TLS handshake on a plain-HTTP port from %s",
+                            format_address(self.client),
+                        )
+                        self._closing = True
+                        break
+                    await self._process_events()
+                    if self.websocket is not None:  # upgraded: the same task reads frames now
+                        await self.websocket.read_frames(parser.trailing_data)
+                        break
+                    if not data or (parser.failed and not self._draining):
+                        break
+                    if self._cycle is None and not self._head_started and data:
+                        self._on_head_start()
+            if not self._timer_fired_while_busy():
+                break
+            # The keep-alive (or head) deadline set before this request came due while the
+            # app still works on it. No timer runs on a request in progress, so the reader
+            # reads on under a fresh scope (setting the deadline to infinity on every request
+            # instead would cost two deadline changes per request).
+            self._read_scope = trio.CancelScope()
         self._reader_done = True
         if self._read_scope.cancelled_caught and self._head_timed_out():
             # request_header_timeout: the head began but did not arrive in time. 408, then a
@@ -555,6 +564,21 @@ class HTTP11Connection:
                     pass  # the client is gone: nothing left to tell it
         if self._draining or self._cycle is None:
             await self.close_stream()
+
+    def _timer_fired_while_busy(self) -> bool:
+        """The read scope was cancelled by its deadline while a request was in progress.
+
+        Every deliberate cancel of the read scope (shutdown while idle, the lingering close,
+        closing the stream) happens with no request in progress, or while draining, or once
+        the stream is closed; a WebSocket session sets its own deadlines.
+        """
+        return (
+            self._read_scope.cancelled_caught
+            and self._cycle is not None
+            and self.websocket is None
+            and not self._draining
+            and not self._stream_closed
+        )
 
     def _read_now(self) -> bytes | None:
         """Read the socket once it is readable: ``b""`` for EOF, a reset, or a stream closed
@@ -687,7 +711,8 @@ class HTTP11Connection:
         return False
 
     def _start_cycle(self, request: RequestHead) -> None:
-        self._read_scope.deadline = math.inf  # busy: the keep-alive and head timers stop
+        # Busy: the keep-alive and head timers no longer apply. Their deadline is left as it
+        # is (see _timer_fired_while_busy) and reset when the response is done.
         self._head_started = False
         self._head_bytes = 0
         self._maybe_folded = False
@@ -743,6 +768,7 @@ class HTTP11Connection:
             self._rejection = reject_handshake(exc)
             return
         self.websocket = session
+        self._read_scope.deadline = math.inf  # the session sets its own (the close handshake)
         self.nursery.start_soon(session.run_app, name="trio-asgi websocket app")
 
     def _on_protocol_error(self, exc: ParseError) -> None:
