@@ -139,3 +139,19 @@ def test_unknown_status_has_an_empty_reason_and_is_still_valid() -> None:
 
 def test_informational() -> None:
     assert informational(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def test_server_defaults_come_first_and_count_for_nothing_else() -> None:
+    writer = ResponseWriter(
+        200,
+        [(b"content-length", b"2")],
+        request_method=b"GET",
+        http_version=b"1.1",
+        keep_alive=True,
+        defaults=[(b"date", b"Mon, 23 Nov 2026 22:30:17 GMT"), (b"server", b"trio-asgi")],
+    )
+    assert writer.head == (
+        b"HTTP/1.1 200 OK\r\ndate: Mon, 23 Nov 2026 22:30:17 GMT\r\nserver: trio-asgi\r\n"
+        b"content-length: 2\r\n\r\n"
+    )
+    assert writer.keep_alive

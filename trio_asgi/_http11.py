@@ -874,10 +874,11 @@ class HTTP11Connection:
         try:
             writer = ResponseWriter(
                 status,
-                defaults + headers if defaults else headers,
+                headers,
                 request_method=self._request_method,
                 http_version=self._request_version,
                 keep_alive=self._request_keep_alive and not self._closing,
+                defaults=defaults,
             )
         except FramingError as exc:
             raise InvalidMessage(f"'http.response.start' has an invalid header: {exc}") from None

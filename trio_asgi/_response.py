@@ -61,6 +61,10 @@ class ResponseWriter:
         http_version: the request's version, ``b"1.1"`` or ``b"1.0"``; ``None`` for a request
             that could not be parsed (treated as HTTP/1.0: no chunked encoding).
         keep_alive: the connection may serve another request after this one.
+        defaults: headers the server adds (``Date``, ``Server``), written first. They are
+            the server's own, valid by construction, so they are not checked again; they
+            must not include framing (``Content-Length``, ``Transfer-Encoding``) or
+            ``Connection``.
 
     Attributes:
         head: the serialised status line and header section, ``\\r\\n\\r\\n`` included.
@@ -83,6 +87,7 @@ class ResponseWriter:
         request_method: bytes | None,
         http_version: bytes | None,
         keep_alive: bool,
+        defaults: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         content_length: bytes | None = None
         connection_tokens: list[bytes] | None = None  # the app's Connection header, if any
@@ -126,6 +131,8 @@ class ResponseWriter:
                 extra.append((b"connection", b", ".join([*tokens, b"close"])))
         self.keep_alive = keep_alive
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status))]
+        if defaults:
+            lines += [name + b": " + value + b"\r\n" for name, value in defaults]
         lines += [name + b": " + value + b"\r\n" for name, value in headers]
         lines += [name + b": " + value + b"\r\n" for name, value in extra]
         lines.append(b"\r\n")
@@ -167,6 +174,8 @@ def informational(status: int) -> bytes:
 
 def _content_length(value: bytes) -> bytes:
     """The one length a ``Content-Length`` value gives (``b"13"``, or ``b"13, 13"``)."""
+    if value.isdigit():  # the usual case: one plain number
+        return value.lstrip(b"0") or b"0"
     values = {part.strip() for part in value.split(b",")} if b"," in value else {value}
     if len(values) != 1:
         raise FramingError(f"conflicting Content-Length values {value!r}")
