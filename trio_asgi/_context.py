@@ -7,11 +7,13 @@ connection driver; nothing here is global, so two servers in one process never s
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._config import Config
 from ._logging import DateHeader
+from ._parsing import RequestParser, parser_factory
 from ._types import ASGIApp
 
 if TYPE_CHECKING:
@@ -35,6 +37,8 @@ class ServerContext:
             task sets them in its own context before calling the app.
         connections: the open HTTP/1.1 connections (each adds itself when made and leaves
             when its ``run()`` ends): graceful shutdown and ``max_connections`` use it.
+        new_parser: makes a connection's request parser, ``new_parser(max_header_size)``:
+            the class ``Config.http`` chooses, looked up once per server.
         local_addresses: one ``(host, port)`` tuple per local address connections arrived
             on, shared by all of them as ``scope["server"]`` (see :meth:`local_address`).
     """
@@ -47,6 +51,10 @@ class ServerContext:
     context_values: list[tuple[contextvars.ContextVar[Any], Any]] = field(default_factory=list)
     connections: set[HTTP11Connection] = field(default_factory=set)
     local_addresses: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    new_parser: Callable[[int], RequestParser] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.new_parser = parser_factory(self.config.http)
 
     def local_address(self, host: str, port: int) -> tuple[str, int]:
         """The shared ``(host, port)`` tuple for a connection's local address: a server has

@@ -54,7 +54,6 @@ from ._parsing import (
     PAUSED,
     ParseError,
     RequestHead,
-    make_parser,
 )
 from ._response import FramingError, ResponseWriter, informational, reason_phrase
 from ._scope import (
@@ -395,7 +394,7 @@ class HTTP11Connection:
     def __init__(self, stream: trio.abc.Stream, context: ServerContext) -> None:
         self.context = context
         self.config = context.config
-        self.parser = make_parser(context.config.http, context.config.max_header_size)
+        self.parser = context.new_parser(context.config.max_header_size)
         self.client, server = _socket_addresses(stream)
         self.server = None if server is None else context.local_address(*server)
         self.broken = False  # writes can no longer succeed

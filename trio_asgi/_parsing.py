@@ -24,6 +24,7 @@ A malformed request raises :class:`ParseError` with the status to answer it with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol
 
 import h11
@@ -41,6 +42,7 @@ __all__ = [
     "RequestHead",
     "RequestParser",
     "make_parser",
+    "parser_factory",
 ]
 
 
@@ -247,10 +249,20 @@ def make_parser(mode: HTTPMode, max_header_size: int) -> RequestParser:
         ImportError: ``mode`` is ``"httptools"`` and httptools is not installed (``Config``
             checks this first, so a server never starts without its parser).
     """
+    return parser_factory(mode)(max_header_size)
+
+
+def parser_factory(mode: HTTPMode) -> Callable[[int], RequestParser]:
+    """The parser class for ``Config.http``, called with ``max_header_size`` per connection.
+    A server looks it up once (``ServerContext.new_parser``), not per connection.
+
+    Raises:
+        ImportError: as :func:`make_parser`.
+    """
     if mode == "h11":
-        return H11Parser(max_header_size)
+        return H11Parser
     from ._httptools_parser import HAVE_HTTPTOOLS, HttptoolsParser
 
     if mode == "httptools" or HAVE_HTTPTOOLS:
-        return HttptoolsParser(max_header_size)
-    return H11Parser(max_header_size)
+        return HttptoolsParser
+    return H11Parser
