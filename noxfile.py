@@ -43,7 +43,7 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- --quick``. Needs ``wrk`` and ``taskset``; installs ``wrk`` with apt-get
     if it is missing (as root, on Debian or Ubuntu).
     """
-    session.install("-e", ".", "hypercorn[trio]", "uvicorn", "uvicorn[standard]", "matplotlib")
+    session.install("-e", ".[fast]", "hypercorn[trio]", "uvicorn[standard]", "matplotlib")
     if shutil.which("wrk") is None:
         session.log("wrk is not on the PATH; installing the Debian package: apt-get install wrk")
         session.run("apt-get", "update", external=True)
