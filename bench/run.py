@@ -639,7 +639,8 @@ Run it with `nox -s bench` (or `nox -s bench -- --quick` for a one-minute smoke 
 
 - Each server runs as one process with one worker, pinned to CPU core 0 (`taskset -c 0`),
   access logs off, on 127.0.0.1. The load generator is pinned to core 1: `wrk --latency`
-  (one thread) for HTTP, `bench/wsclient.py` (trio + wsproto) for WebSocket.
+  (one thread) for HTTP, `bench/wsclient.py` for WebSocket (trio; it encodes its frames once
+  and compares each echo as bytes, so that its own cost stays small next to the server's).
 - Scenarios: `GET /` (`Hello, world!`) over 1, 64 and 256 keep-alive connections; a new
   connection per request (`Connection: close`, 64 connections); `POST /echo` of a 16 KiB body
   (64 connections); a 1 MiB download streamed in 64 KiB chunks (16 connections); WebSocket
@@ -647,20 +648,25 @@ Run it with `nox -s bench` (or `nox -s bench -- --quick` for a one-minute smoke 
   keep-alive connection, from `VmRSS` before and after opening 2,000 connections that each
   made one request, on a fresh server process (the server's process and its children, summed:
   Hypercorn with `-w 1` serves from a child process).
-- The servers take turns, A B C D E, A B C D E, for each scenario, so that drift over the run
-  hits them all alike; the table shows the median over the rounds.
+- Servers: trio-asgi with `--http h11` (the baseline of every ratio) and with
+  `--http httptools`; Hypercorn with its trio and its asyncio worker; Uvicorn with h11 on
+  asyncio and with httptools on uvloop.
+- The servers take turns, A B C D E F, A B C D E F, for each scenario, so that drift over the
+  run hits them all alike; the table shows the median over the rounds, and the targets of
+  issue 5 computed from the same medians.
 
 ## Reading the numbers
 
 Absolute numbers drift from run to run and machine to machine (CPU frequency, noisy
 neighbours on a shared host, kernel version); only the ratios measured in the same run mean
-anything. The WebSocket client is Python, so on the fastest servers it may be the bottleneck.
+anything. The WebSocket client is Python: cheap, but on the fastest servers it may still be
+the bottleneck.
 The machine of the last run is named above its table; the runs recorded here were made on a
 2-core cloud VM (AMD EPYC, shared host), server on one core and load generator on the other,
 so a server never competes with its client for CPU but the host's neighbours may.
 
-WebSocket stacks differ: trio-asgi and Hypercorn use wsproto, Uvicorn its default (the
-`websockets` library, which `uvicorn[standard]` installs) with both of its HTTP parsers.
+WebSocket stacks differ: trio-asgi, Hypercorn and `uvicorn-h11` (`--ws wsproto`) use
+wsproto; `uvicorn-httptools` uses the `websockets` library (`--ws websockets`).
 
 ## Last run
 

@@ -12,7 +12,8 @@ What it does, in order (every step is bounded; ``--timeout`` bounds the whole ru
 1. Raises this process's ``RLIMIT_NOFILE`` soft limit to what the connections need; the server
    subprocess inherits it.
 2. Starts ``python -m trio_asgi --port 0 --no-access-log --keep-alive-timeout 300 --app-dir
-   bench apps:hello`` and reads the port from its "Listening on" line on stderr. The long
+   bench --http HTTP apps:hello`` (``--http`` as given, default ``auto``) and reads the port
+   from its "Listening on" line on stderr. The long
    keep-alive timeout keeps idle connections open for step 5.
 3. Sends one warm-up request on a connection of its own and closes it, then reads the server's
    RSS (``VmRSS`` in ``/proc/PID/status``): "start". From here on a sampler reads the RSS
@@ -135,6 +136,8 @@ def server_command(args: argparse.Namespace) -> list[str]:
         "300",
         "--app-dir",
         str(BENCH_DIR),
+        "--http",
+        args.http,
         args.app,
     ]
 
@@ -571,6 +574,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--app", default="apps:hello", help="the app, from bench/ (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--http",
+        choices=("auto", "h11", "httptools"),
+        default="auto",
+        help="the server's request parser, its --http (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     if args.connections < 1 or args.requests < 1 or args.rounds < 1:

@@ -10,6 +10,7 @@ builders, config, CLI, the response writer, the parsers compared directly) run o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
@@ -40,3 +41,19 @@ def http_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     parser: str = getattr(request, "param", helpers.HTTP_PARSER)
     monkeypatch.setattr(helpers, "HTTP_PARSER", parser)
     return parser
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_connection_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test in which a connection ended with an unexpected exception.
+
+    ``HTTP11Connection.run`` logs such an exception (a bug in trio-asgi) instead of letting
+    it end the server, so without this check a test could pass while one hid in the log.
+    """
+    yield
+    unexpected = [
+        record.getMessage()
+        for record in caplog.get_records("call")
+        if record.getMessage().startswith("Unexpected error on")
+    ]
+    assert not unexpected, unexpected

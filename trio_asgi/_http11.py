@@ -1,36 +1,45 @@
-"""HTTP/1.1 over h11: one connection's nursery, its reader task and its app tasks.
+"""HTTP/1.1: one connection's nursery, its reader task and its app tasks.
 
 :func:`~trio_asgi.serve` spawns :meth:`HTTP11Connection.run` into its connections nursery,
-once per accepted socket. The tree below it::
+once per accepted socket, as the connection task. The tree below it::
 
-    HTTP11Connection.run()            connection nursery; the stream is closed when it exits
-    ├── reader task (_read_loop)      socket bytes -> h11 -> request events, inside the read
-    │                                 cancel scope; its deadline is the keep-alive timeout
-    │                                 while idle and the linger timeout while closing
-    ├── app task (_run_app)           app(scope, receive, send) for one request, inside that
-    │                                 request's cancel scope; once the client is gone its
-    │                                 deadline becomes now + disconnect_timeout
-    └── closing task (_send_fin)      short-lived: the FIN (or a 4xx for a refused pipelined
-                                      request) once a response has ended the connection
+    HTTP11Connection.run()            connection task "trio-asgi connection": the connection
+    │                                 nursery; the stream is closed when it exits
+    ├── reader task (_read_loop)      "trio-asgi reader": socket bytes -> parser -> request
+    │                                 events, inside the read cancel scope; its deadline is
+    │                                 the keep-alive timeout while idle, the head timeout
+    │                                 while a head arrives, the linger timeout while closing
+    ├── app task (_run_app)           "trio-asgi app": app(scope, receive, send) for one
+    │                                 request, inside that request's cancel scope; once the
+    │                                 client is gone its deadline becomes now + disconnect_timeout
+    └── closing task                  "trio-asgi closing": short-lived, only when the FIN cannot
+                                      go out synchronously, or a refused pipelined request
+                                      needs its 4xx
 
 How the parts divide the work:
 
-- h11 owns the protocol state; this module moves bytes and events and keeps ASGI rules.
-  Every h11 call is synchronous, so the two tasks never interleave inside one.
-- Only the reader calls ``receive_some``. It feeds h11 and hands events to the current
+- The parser (:mod:`trio_asgi._parsing`: h11, or httptools with ``Config.http``) owns the
+  request side of the protocol; :class:`~trio_asgi._response.ResponseWriter` serialises
+  responses; this module moves bytes and events and keeps the ASGI rules. Parser and writer
+  calls are synchronous, so the two tasks never interleave inside one.
+- Only the reader reads the socket. It feeds the parser and hands events to the current
   :class:`RequestCycle` synchronously. It stops reading (backpressure) while
   ``Config.body_buffer_size`` bytes of body wait for the app, or as many bytes of pipelined
   requests wait behind the current one.
-- The app task spawns from the reader on each ``h11.Request``. When it completes its response
-  it starts the next h11 cycle itself (:meth:`HTTP11Connection.response_done`, synchronous so
-  no cancellation can cut it short) and handles any pipelined request already buffered, so
-  responses go out in request order with no extra task hop.
+- The app task spawns from the reader on each request head. When it completes its response
+  it starts the next request cycle itself (:meth:`HTTP11Connection.response_done`,
+  synchronous so no cancellation can cut it short) and handles any pipelined request
+  already buffered, so responses go out in request order with no extra task hop.
+- On a plain TCP socket the reader waits with ``trio.lowlevel.wait_readable`` and reads the
+  descriptor, and :meth:`HTTP11Connection.write` writes it directly, taking the write lock
+  only when it has to wait (docs/performance.md measures why); other streams (TLS, memory
+  streams in tests) use ``receive_some``/``send_all``.
 - A client that goes away (EOF, reset, a failed write) makes ``receive()`` return
   ``http.disconnect`` and starts the app's grace deadline; ``send()`` raises
   :class:`~trio_asgi.ClientDisconnected` once a write has failed.
-- Closing after a response is a lingering close: FIN (``send_eof``), then the reader drains
-  what the client still sends until EOF or ``LINGER_TIMEOUT``, so the client reads our last
-  response instead of a reset.
+- Closing after a response is a lingering close: FIN (``shutdown(SHUT_WR)``), then the reader
+  drains what the client still sends until EOF or ``LINGER_TIMEOUT``, so the client reads our
+  last response instead of a reset.
 """
 
 from __future__ import annotations
@@ -125,7 +134,7 @@ class RequestCycle:
         self._body: list[bytes] = []
         self.buffered = 0  # bytes of body waiting for receive()
         self.received = 0  # bytes of body received in all, for max_request_body_size
-        self._body_complete = False  # h11 gave EndOfMessage
+        self._body_complete = False  # the parser gave END_OF_MESSAGE
         self._final_body_taken = False  # receive() returned more_body=False
         self.disconnected = False
         self.protocol_error: ParseError | None = None
@@ -354,8 +363,8 @@ class HTTP11Connection:
 
     Error handling:
         App exceptions are logged once and answered with a 500 (or an abort, if the
-        response had begun); malformed requests get the status h11 suggests (400, 431,
-        501) or the one :func:`~trio_asgi._scope.check_request_head` gives (505, 400), and
+        response had begun); malformed requests get the status the parser suggests (400,
+        431, 501) or the one :func:`~trio_asgi._scope.check_request_head` gives (505, 400), and
         a close. Network errors end the connection quietly.
     """
 
@@ -654,7 +663,7 @@ class HTTP11Connection:
     # -- events ----------------------------------------------------------------------------
 
     async def _process_events(self) -> None:
-        """Handle every event h11 can give now, then answer a refused request if any."""
+        """Handle every event the parser can give now, then answer a refused request if any."""
         self._handle_events()
         if self._rejection is not None:
             await self._reject_pending()
@@ -691,11 +700,11 @@ class HTTP11Connection:
                 return
 
     def _check_raw_head(self, raw_head: bytes) -> bool:
-        """What h11 hides once parsed: the head's real size and obsolete line folding.
+        """What a parsed head hides: its real size and obsolete line folding.
 
-        h11 strips whitespace around values and unfolds obs-fold lines, so these are checked
-        on the raw bytes: a head over ``max_header_size`` gets 431 however it arrived, and a
-        folded header line gets 400 (RFC 9112 section 5.2 allows that; a folded
+        The parsers strip whitespace around values and h11 unfolds obs-fold lines, so these
+        are checked on the raw bytes: a head over ``max_header_size`` gets 431 however it
+        arrived, and a folded header line gets 400 (RFC 9112 section 5.2 allows that; a folded
         ``Transfer-Encoding`` is a request-smuggling vector). False if the request is refused.
         """
         if len(raw_head) > self.config.max_header_size:
@@ -778,7 +787,7 @@ class HTTP11Connection:
             self._rejection = (exc.error_status_hint, [], None)  # answered by _reject_pending
         else:
             # The body broke off mid-way: the app sees a disconnect, and if it has not
-            # answered when it returns, the client gets h11's suggested status.
+            # answered when it returns, the client gets the parser's suggested status.
             cycle.protocol_error = exc
             cycle._wake()
 

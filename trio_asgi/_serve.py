@@ -7,12 +7,12 @@ Every task trio-asgi runs lives in this tree; none outlives its parent::
     ├── lifespan task                      app({"type": "lifespan"}): startup ... shutdown
     └── (serve's own body)
         └── connections nursery            its deadline is set when graceful shutdown begins
-            ├── accept loops, one per listener  inside the accept cancel scope
-            └── connection task, one per client           HTTP11Connection.run()
+            ├── accept loop, one per listener   _accept_loop, inside the accept cancel scope
+            └── connection task, one per client HTTP11Connection.run() ("trio-asgi connection")
                 └── connection nursery
-                    ├── reader task        socket bytes -> h11 -> events
+                    ├── reader task        socket bytes -> parser -> request events
                     ├── app task           app(scope, receive, send) for the current request
-                    └── closing task       short-lived: FIN once a response ends the connection
+                    └── closing task       short-lived, when the FIN cannot go out at once
 
 The order of life:
 

@@ -5,17 +5,17 @@ When the HTTP/1.1 reader parses a GET that asks for ``Upgrade: websocket`` (and
 session lives in the same connection nursery::
 
     HTTP11Connection.run()                 connection nursery
-    ├── reader task                        h11 up to the upgrade request; then, in the same
+    ├── reader task                        the parser up to the upgrade request; then, in the same
     │   (WebSocketSession.read_frames)     task, socket bytes -> wsproto -> websocket.receive
     ├── app task (WebSocketSession.run_app)   app(scope, receive, send), in its cancel scope
     └── ping task (WebSocketSession.keepalive)  after accept, when ws_ping_interval > 0,
                                            inside its own cancel scope (ended with the reader)
 
-wsproto is sans-IO like h11: :meth:`WebSocketSession._feed` turns received bytes into ASGI
-events and into the bytes we owe the peer (pongs, close replies), synchronously; only writing
-those bytes is awaited. The handshake (101, or the 403 / denial response) is wsproto's too, so
-its checks (``Sec-WebSocket-Key``, version 13, ``Connection: upgrade``) give a malformed
-handshake a 400 or 426 that names what is missing.
+wsproto is sans-IO like the HTTP/1.1 parsers: :meth:`WebSocketSession._feed` turns received
+bytes into ASGI events and into the bytes we owe the peer (pongs, close replies),
+synchronously; only writing those bytes is awaited. The handshake (101, or the 403 / denial
+response) is wsproto's too, so its checks (``Sec-WebSocket-Key``, version 13,
+``Connection: upgrade``) give a malformed handshake a 400 or 426 that names what is missing.
 
 Close codes the server sends (RFC 6455 section 7.4.1): 1000 when the app returns without
 closing, 1002 for a protocol error, 1007 for invalid UTF-8, 1009 for a message over
