@@ -174,11 +174,12 @@ class HttptoolsParser:
         self._h11: H11Parser | None = None  # set while h11 handles this request cycle
         # The request being read:
         self._llhttp: httptools.HttpRequestParser | None = None  # only for a chunked body
-        self._callbacks = _Callbacks()
+        # Made for a chunked body only: an idle keep-alive connection holds neither.
+        self._callbacks: _Callbacks | None = None
         self._chunked = False
         self._length = 0  # its Content-Length
         self._remaining = 0  # bytes of that still to come
-        self._pending: deque[bytes | _Marker | ParseError] = deque()  # chunked body events
+        self._pending: deque[bytes | _Marker | ParseError] | None = None  # chunked body events
         self._tail = b""  # the last bytes of chunked body fed to llhttp (at most 3)
         self._stalled = 0  # chunked body bytes fed since llhttp last gave body or a chunk end
         self._keep_alive = True  # another request may follow (h11's _keep_alive)
@@ -368,12 +369,15 @@ class HttptoolsParser:
         h11 gives it.
         """
         pending = self._pending
+        if pending is None:
+            pending = self._pending = deque()
         if not pending:
             buffer = self._buffer
             end: ParseError | _Marker | None = None
             while buffer and end is None:
                 end = self._feed_chunked(buffer)
             callbacks = self._callbacks
+            assert callbacks is not None  # _head_event sets it for a chunked body
             if callbacks.body:
                 pending.extend(callbacks.body)
                 callbacks.body = []
@@ -424,7 +428,7 @@ class HttptoolsParser:
         self._tail = (tail + piece)[-3:] if len(piece) < 3 else piece[-3:]
         callbacks = self._callbacks
         llhttp = self._llhttp
-        if llhttp is None:  # pragma: no cover - _head_event sets it for a chunked body
+        if llhttp is None or callbacks is None:  # pragma: no cover - _head_event sets both
             raise RuntimeError("no llhttp parser for a chunked body")
         callbacks.progress = False
         try:
@@ -478,7 +482,8 @@ class HttptoolsParser:
         self._state = _IDLE
         self._search_from = 0
         self._llhttp = None
-        self._pending.clear()
+        self._callbacks = None
+        self._pending = None
         self._chunked = False
         self._switching = False
         self._keep_alive = True
