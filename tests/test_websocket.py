@@ -335,3 +335,30 @@ async def test_a_client_sending_garbage_is_closed_and_the_next_is_served(
         await server.shutdown()
     assert isinstance(close, CloseConnection)
     assert close.code in (1002, 1007)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+@pytest.mark.parametrize("kind", ["bytes", "text"])
+def test_data_frames_are_the_frames_wsproto_would_write(kind: str, size: int) -> None:
+    """Without an extension, trio-asgi frames websocket.send itself (RFC 6455 section 5.2);
+    a wsproto client must read back exactly what was sent, as from wsproto's own frames."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import BytesMessage, Request
+
+    from trio_asgi._websocket import _data_frame
+
+    client = WSConnection(ConnectionType.CLIENT)
+    server = WSConnection(ConnectionType.SERVER)
+    server.receive_data(client.send(Request(host="x", target="/")))
+    next(server.events())
+    client.receive_data(server.send(AcceptConnection()))
+    assert isinstance(next(client.events()), AcceptConnection)
+    payload: Any = "é" * (size // 2) if kind == "text" else os.urandom(size)
+    wsproto_frame = server.send(
+        TextMessage(data=payload) if kind == "text" else BytesMessage(data=payload)
+    )
+    ours = _data_frame({"type": "websocket.send", kind: payload})
+    assert ours == wsproto_frame
+    client.receive_data(ours)
+    received: Any = [event.data for event in client.events()]
+    assert ("".join(received) if kind == "text" else b"".join(received)) == payload

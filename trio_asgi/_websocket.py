@@ -27,8 +27,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import struct
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -43,9 +44,6 @@ from wsproto.events import (
     RejectData,
     Request,
     TextMessage,
-)
-from wsproto.events import (
-    Message as WSMessage,
 )
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
@@ -123,11 +121,12 @@ class WebSocketSession:
         self._disconnect: Message | None = None
         self._waiter: trio.Event | None = None
         self._pending = bytearray()  # frames that arrived before the app accepted
-        self._fragments: list[bytes | str] = []
+        self._fragments: list[bytes | bytearray | str] = []
         self._fragments_size = 0
         self._reading = True  # False once nothing more can be parsed
         self._pong: trio.Event | None = None
         self._shutting_down = False
+        self._plain_frames = False  # data frames built by _data_frame, not wsproto
 
     # -- the reader task -------------------------------------------------------------------
 
@@ -159,7 +158,10 @@ class WebSocketSession:
         ws.receive_data(data)
         out = bytearray()
         for event in ws.events():
-            if isinstance(event, WSMessage):
+            event_type = type(event)
+            # type() first: wsproto's events are ABCs, and isinstance() on them is slow.
+            if event_type is BytesMessage or event_type is TextMessage:
+                event = cast("BytesMessage | TextMessage", event)
                 if self._fragments_size + len(event.data) > self.config.ws_max_size:
                     out += self._close_frame(CLOSE_TOO_BIG, "message too big")
                     self._set_disconnect(CLOSE_TOO_BIG, "message too big")
@@ -168,7 +170,7 @@ class WebSocketSession:
                 self._fragments.append(event.data)
                 self._fragments_size += len(event.data)
                 if event.message_finished:
-                    self._deliver(isinstance(event, TextMessage))
+                    self._deliver(event_type is TextMessage)
             elif isinstance(event, Ping):
                 out += ws.send(event.response())
             elif isinstance(event, Pong):
@@ -370,7 +372,10 @@ class WebSocketSession:
         phase = self._phase
         if phase is _Phase.OPEN:
             if message_type == "websocket.send":
-                await self._write(self._ws.send(_data_event(message)))
+                if self._plain_frames:
+                    await self._write(_data_frame(message))
+                else:
+                    await self._write(self._ws.send(_data_event(message)))
             elif message_type == "websocket.close":
                 await self._close(*_close_args(message))
             else:
@@ -444,6 +449,9 @@ class WebSocketSession:
         except LocalProtocolError as exc:
             raise InvalidMessage(f"'websocket.accept' was refused: {exc}") from None
         self._phase = _Phase.OPEN
+        # No extension negotiated (the 101 has no Sec-WebSocket-Extensions): data frames are
+        # simple enough to build here (see _data_frame), cheaper than through wsproto.
+        self._plain_frames = b"\r\nsec-websocket-extensions:" not in data.lower()
         self._log(101)
         await self._write(data)
         if self.config.ws_ping_interval > 0:
@@ -522,6 +530,35 @@ def _data_event(message: Message) -> TextMessage | BytesMessage:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidMessage(f"'websocket.send' 'bytes' must be bytes, not {data!r}")
     return BytesMessage(data=bytes(data))
+
+
+def _data_frame(message: Message) -> bytes:
+    """A ``websocket.send`` message as one unmasked, unfragmented frame (RFC 6455 section 5.2):
+    FIN set, no RSV bits (no extension is in use), opcode 1 (text) or 2 (binary).
+
+    Raises:
+        InvalidMessage: as :func:`_data_event`.
+    """
+    text: Any = message.get("text")
+    if text is not None and message.get("bytes") is None and type(text) is str:
+        payload = text.encode("utf-8")
+        opcode = 0x81
+    else:
+        event = _data_event(message)  # validates, and raises for a bad message
+        if isinstance(event, TextMessage):  # pragma: no cover - str subclasses only
+            payload, opcode = event.data.encode("utf-8"), 0x81
+        else:
+            payload, opcode = bytes(event.data), 0x82
+    size = len(payload)
+    if size < 126:
+        return bytes((opcode, size)) + payload
+    if size < 65536:
+        return _HEADER_16.pack(opcode, 126, size) + payload
+    return _HEADER_64.pack(opcode, 127, size) + payload
+
+
+_HEADER_16: Final = struct.Struct("!BBH")
+_HEADER_64: Final = struct.Struct("!BBQ")
 
 
 def _close_args(message: Message) -> tuple[int, str]:
