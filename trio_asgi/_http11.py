@@ -82,7 +82,6 @@ __all__ = ["HTTP11Connection", "RequestCycle"]
 READ_SIZE: Final = 64 * 1024  # bytes asked of the socket per receive_some (64 KiB)
 LINGER_TIMEOUT: Final = 2.0  # seconds the reader drains the client after our FIN
 SERVER_HEADER: Final = (b"server", b"trio-asgi")
-NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
 class RequestCycle:
@@ -106,7 +105,6 @@ class RequestCycle:
         "_final_body_taken",
         "_head_pending",
         "_headers",
-        "_no_body",
         "_waiter",
         "_writer",
         "buffered",
@@ -147,7 +145,6 @@ class RequestCycle:
         self.head_sent = False  # some of the response has gone to the socket
         self.framing_failed = False  # the body broke its Content-Length: abort, do not answer
         self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
-        self._no_body = request.method == b"HEAD"
         self._waiter: trio.Event | None = None
 
     # -- fed by the reader task (synchronous) ------------------------------------------
@@ -295,8 +292,6 @@ class RequestCycle:
             self._head_pending = True
             self.response_started = True
             self.status = status
-            if status in NO_BODY_STATUSES:
-                self._no_body = True
         else:
             expected = "'http.response.body'" if self.response_started else "'http.response.start'"
             raise UnexpectedMessage(f"Expected ASGI message {expected}, but got {message_type!r}.")
@@ -488,7 +483,7 @@ class HTTP11Connection:
     def is_idle(self) -> bool:
         """No request is in progress and none has begun to arrive."""
         return self._stream_closed or (
-            self._cycle is None and self.websocket is None and not self._partial_request_buffered()
+            self._cycle is None and self.websocket is None and not self.parser.in_request
         )
 
     # -- the reader task -------------------------------------------------------------------
@@ -625,7 +620,7 @@ class HTTP11Connection:
     def _on_head_start(self) -> None:
         """The first bytes of a request head arrived: from now on the head has
         ``request_header_timeout`` seconds, whatever the keep-alive timer said."""
-        if not self._partial_request_buffered():
+        if not self.parser.in_request:
             return
         self._head_started = True
         self._read_scope.deadline = trio.current_time() + self.config.request_header_timeout
@@ -656,9 +651,6 @@ class HTTP11Connection:
         if self._reader_wakeup is not None:
             self._reader_wakeup.set()
             self._reader_wakeup = None
-
-    def _partial_request_buffered(self) -> bool:
-        return self.parser.in_request
 
     # -- events ----------------------------------------------------------------------------
 
