@@ -112,7 +112,6 @@ class RequestCycle:
         "disconnected",
         "expecting_continue",
         "framing_failed",
-        "head_sent",
         "protocol_error",
         "received",
         "request",
@@ -142,7 +141,6 @@ class RequestCycle:
         self._headers: list[tuple[bytes, bytes]] = []
         self._writer: ResponseWriter | None = None  # set by http.response.start
         self._head_pending = False  # the head is built but held for the first body message
-        self.head_sent = False  # some of the response has gone to the socket
         self.framing_failed = False  # the body broke its Content-Length: abort, do not answer
         self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
         self._waiter: trio.Event | None = None
@@ -302,22 +300,16 @@ class RequestCycle:
             raise ClientDisconnected("the client closed the connection")
         writer = self._writer
         assert writer is not None  # response_started
+        head = b""
+        if self._head_pending:
+            if conn.closing and writer.keep_alive:
+                # Shutdown began while the head was held: it must now say so.
+                writer = self._writer = conn.response_writer(self.status, self._headers)
+            head = writer.head
         try:
-            if self._head_pending:
-                if conn.closing and writer.keep_alive:
-                    # Shutdown began while the head was held: it must now say so.
-                    writer = self._writer = conn.response_writer(self.status, self._headers)
-                data = writer.head
-                if body:
-                    data += writer.body(body)
-                if not more_body:
-                    data += writer.end()
-                self._head_pending = False
-                self.head_sent = True
-            else:
-                data = writer.body(body) if body else b""
-                if not more_body:
-                    data += writer.end()
+            data = head + writer.body(body) if body else head
+            if not more_body:
+                data += writer.end()
         except FramingError as exc:
             # The body does not match the declared Content-Length: the response can be
             # neither completed nor replaced, so the connection is aborted once the app
@@ -326,6 +318,9 @@ class RequestCycle:
             raise UnexpectedMessage(
                 f"Response body does not match the declared Content-Length: {exc}"
             ) from None
+        if head:
+            self._head_pending = False
+            conn.response_begun = True
         if data:
             await conn.write(data, final=not more_body)
         if not more_body:
@@ -376,11 +371,8 @@ class HTTP11Connection:
         "_reader_done",
         "_reader_wakeup",
         "_rejection",
-        "_request_keep_alive",
-        "_request_method",
-        "_request_version",
+        "_request",
         "_requests",
-        "_response_begun",
         "_stream_closed",
         "_write_lock",
         "broken",
@@ -390,6 +382,7 @@ class HTTP11Connection:
         "nursery",
         "parser",
         "request_started_at",
+        "response_begun",
         "server",
         "stream",
         "websocket",
@@ -429,10 +422,8 @@ class HTTP11Connection:
         # either could matter, the raw head is measured (see _check_raw_head).
         self._head_bytes = 0
         self._maybe_folded = False
-        self._request_method: bytes | None = None  # of the request being answered
-        self._request_version: bytes | None = None
-        self._request_keep_alive = True
-        self._response_begun = False  # bytes of a response went out in this request cycle
+        self._request: RequestHead | None = None  # the head of the request being answered
+        self.response_begun = False  # bytes of a response went out in this request cycle
         self.nursery: trio.Nursery  # the connection nursery, set by run()
         context.connections.add(self)  # until run() ends
 
@@ -631,7 +622,7 @@ class HTTP11Connection:
             and self._cycle is None
             and not self._draining
             and not self._stream_closed
-            and self._request_method is None
+            and self._request is None
         )
 
     def _may_read(self) -> bool:
@@ -716,9 +707,7 @@ class HTTP11Connection:
         self._head_started = False
         self._head_bytes = 0
         self._maybe_folded = False
-        self._request_method = request.method
-        self._request_version = request.http_version
-        self._request_keep_alive = request.keep_alive
+        self._request = request
         self._requests += 1
         limit = self.config.max_requests_per_connection
         if limit is not None and self._requests >= limit:
@@ -789,7 +778,7 @@ class HTTP11Connection:
         if rejection is None:
             return  # the reader and a spawned task may both get here; one answers
         self._rejection = None
-        if not self.broken and not self._response_begun:
+        if not self.broken and not self.response_begun:
             with contextlib.suppress(ClientDisconnected):  # gone: closing is all that is left
                 await self._send_error_response(*rejection)
         self._begin_close()
@@ -825,7 +814,7 @@ class HTTP11Connection:
         if (
             not cycle.disconnected
             and not self.broken
-            and not cycle.head_sent
+            and not self.response_begun
             and not cycle.framing_failed
         ):
             # Nothing of the response was written yet: replace it with an error response.
@@ -867,6 +856,7 @@ class HTTP11Connection:
             headers = [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
         defaults = self._default_headers(names)
         cycle = self._cycle
+        request = self._request
         waiting_for_continue = cycle is not None and cycle.expecting_continue
         if self.context.shutting_down or waiting_for_continue:
             # Shutting down, or the client still holds back a body we will not read.
@@ -875,9 +865,9 @@ class HTTP11Connection:
             writer = ResponseWriter(
                 status,
                 headers,
-                request_method=self._request_method,
-                http_version=self._request_version,
-                keep_alive=self._request_keep_alive and not self._closing,
+                request_method=None if request is None else request.method,
+                http_version=None if request is None else request.http_version,
+                keep_alive=(request is None or request.keep_alive) and not self._closing,
                 defaults=defaults,
             )
         except FramingError as exc:
@@ -1003,7 +993,7 @@ class HTTP11Connection:
         ]
         self._closing = True
         writer = self.response_writer(status, headers)
-        self._response_begun = True
+        self.response_begun = True
         await self.write(writer.head + writer.body(body) + writer.end())
 
     def response_done(self) -> None:
@@ -1021,10 +1011,8 @@ class HTTP11Connection:
             return
         parser.start_next_cycle()
         self._cycle = None
-        self._request_method = None
-        self._request_version = None
-        self._request_keep_alive = True
-        self._response_begun = False
+        self._request = None
+        self.response_begun = False
         self._head_bytes = len(parser.trailing_data)  # a pipelined head counts too
         self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
         if parser.in_request:
