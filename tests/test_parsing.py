@@ -39,7 +39,7 @@ from trio_asgi._parsing import (
     ParseError,
     RequestHead,
     RequestParser,
-    make_parser,
+    parser_factory,
 )
 
 MAX_HEADER_SIZE = 16 * 1024
@@ -819,11 +819,11 @@ def test_bytes_after_eof_are_a_bug_of_the_caller(parser_class: type[RequestParse
         parser.receive_data(b"GET")
 
 
-def test_make_parser_chooses_httptools_when_installed() -> None:
+def test_parser_factory_chooses_httptools_when_installed() -> None:
     assert HAVE_HTTPTOOLS
-    assert isinstance(make_parser("auto", 100), HttptoolsParser)
-    assert isinstance(make_parser("httptools", 100), HttptoolsParser)
-    assert isinstance(make_parser("h11", 100), H11Parser)
+    assert isinstance(parser_factory("auto")(100), HttptoolsParser)
+    assert isinstance(parser_factory("httptools")(100), HttptoolsParser)
+    assert isinstance(parser_factory("h11")(100), H11Parser)
 
 
 # -- arbitrary fragments -------------------------------------------------------------------

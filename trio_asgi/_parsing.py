@@ -41,7 +41,6 @@ __all__ = [
     "ParseError",
     "RequestHead",
     "RequestParser",
-    "make_parser",
     "parser_factory",
 ]
 
@@ -242,22 +241,14 @@ class H11Parser:
         return conn is not None and conn.their_state is h11.ERROR
 
 
-def make_parser(mode: HTTPMode, max_header_size: int) -> RequestParser:
-    """A parser for ``Config.http``: ``"h11"``, ``"httptools"``, or ``"auto"``.
+def parser_factory(mode: HTTPMode) -> Callable[[int], RequestParser]:
+    """The parser class for ``Config.http`` (``"h11"``, ``"httptools"``, or ``"auto"``),
+    called with ``max_header_size`` per connection. A server looks it up once
+    (``ServerContext.new_parser``), not per connection.
 
     Raises:
         ImportError: ``mode`` is ``"httptools"`` and httptools is not installed (``Config``
             checks this first, so a server never starts without its parser).
-    """
-    return parser_factory(mode)(max_header_size)
-
-
-def parser_factory(mode: HTTPMode) -> Callable[[int], RequestParser]:
-    """The parser class for ``Config.http``, called with ``max_header_size`` per connection.
-    A server looks it up once (``ServerContext.new_parser``), not per connection.
-
-    Raises:
-        ImportError: as :func:`make_parser`.
     """
     if mode == "h11":
         return H11Parser
