@@ -979,3 +979,22 @@ def test_main_module_runs_the_cli() -> None:
     assert result.returncode == EXIT_OK
     assert result.stdout.startswith(f"trio-asgi {trio_asgi.__version__} (trio ")
     assert result.stderr == ""
+
+
+def test_gc_freeze_runs_after_the_app_is_imported_and_before_serving(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    monkeypatch.setattr(
+        _cli.gc,
+        "freeze",
+        lambda: events.append("freeze" if app_module in sys.modules else "freeze-too-early"),
+    )
+
+    async def record_serving(shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
+        events.append("serve")
+
+    fake_serve.behaviour = record_serving
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert events == ["freeze", "serve"]

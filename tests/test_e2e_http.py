@@ -24,6 +24,7 @@ import trio.testing
 from trio_asgi import ClientDisconnected
 
 from .helpers import (
+    H11Client,
     RunningServer,
     error_records,
     hello_app,
@@ -569,3 +570,27 @@ async def test_access_log_setting_switches_the_access_log(
         assert line.startswith("127.0.0.1:")
     else:
         assert lines == []
+
+
+async def test_the_task_tree_is_named(nursery: trio.Nursery) -> None:
+    """The app runs in "trio-asgi app", beside "trio-asgi reader", in the nursery of
+    "trio-asgi connection" (docs/architecture.md), as Trio's debugging tools show them;
+    two connections on one address share the scope's ``server`` tuple."""
+    seen: list[tuple[str, set[str], str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        task = trio.lowlevel.current_task()
+        siblings = {child.name for child in task.parent_nursery.child_tasks}
+        seen.append((task.name, siblings, task.parent_nursery.parent_task.name, scope["server"]))
+        await hello_app(scope, receive, send)
+
+    server = await start_server(nursery, app)
+    for _ in range(2):
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            assert (await H11Client(stream).request()).status == 200
+    assert [entry[:3] for entry in seen] == [
+        ("trio-asgi app", {"trio-asgi app", "trio-asgi reader"}, "trio-asgi connection")
+    ] * 2
+    assert seen[0][3] == (server.host, server.port)
+    assert seen[0][3] is seen[1][3]
