@@ -492,3 +492,39 @@ async def test_head_just_under_max_header_size_is_accepted(
     await finish(served)
     assert response.status == 200
     assert error_records(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        pytest.param([b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n", b" b\r\n\r\n"], id="fold-SP"),
+        pytest.param([b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n", b"\tb\r\n\r\n"], id="fold-HTAB"),
+        pytest.param(
+            # A folded Transfer-Encoding hidden in another header's value once unfolded.
+            [b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nX-A: a\r\n", b" chunked\r\n\r\n"],
+            id="fold-hiding-chunked",
+        ),
+    ],
+)
+async def test_obs_fold_split_across_reads_gets_400_as_in_one_read(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, pieces: list[bytes]
+) -> None:
+    """RFC 9112 section 5.2: the fold's LF ending one read and its SP/HTAB starting the next is
+    still a fold, refused with 400 exactly as when the head arrives in one read."""
+    deadlock_guard(nursery)
+    called: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        called.append(scope["path"])
+        await respond(send)
+
+    served = await start_connection(nursery, app)
+    for piece in pieces:
+        await served.client.send_all(piece)
+        await trio.testing.wait_all_tasks_blocked()  # the reader took this piece on its own
+    raw = await read_until_eof(served.client)
+    await finish(served)
+    [response] = parse_responses(raw)
+    assert response.status == 400
+    assert response.header(b"connection") == b"close"
+    assert called == []

@@ -82,6 +82,7 @@ __all__ = ["HTTP11Connection", "RequestCycle"]
 READ_SIZE: Final = 64 * 1024  # bytes asked of the socket per receive_some (64 KiB)
 LINGER_TIMEOUT: Final = 2.0  # seconds the reader drains the client after our FIN
 SERVER_HEADER: Final = (b"server", b"trio-asgi")
+_FOLD_STARTS: Final = (b" ", b"\t")  # a read starting with one may continue a folded line
 
 
 class RequestCycle:
@@ -510,7 +511,10 @@ class HTTP11Connection:
                         break
                     parser.receive_data(data)
                     self._head_bytes += len(data)
-                    if b"\n " in data or b"\n\t" in data:
+                    if b"\n " in data or b"\n\t" in data or data[:1] in _FOLD_STARTS:
+                        # A read that starts with SP/HTAB may continue a line whose LF ended
+                        # the previous read: the answer must not depend on where TCP split
+                        # the bytes (RFC 9112 section 5.2).
                         self._maybe_folded = True
                     if not data:
                         self._client_eof = True
