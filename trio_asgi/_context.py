@@ -7,9 +7,11 @@ connection driver; nothing here is global, so two servers in one process never s
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import trio
 
 from ._config import Config
 from ._logging import DateHeader
@@ -33,8 +35,10 @@ class ServerContext:
         date_header: the once-a-second ``Date`` value cache.
         shutting_down: set once graceful shutdown has begun. Connections then finish the
             request in flight with ``Connection: close`` and take no more.
-        context_values: the context variables the app set during lifespan startup; each app
-            task sets them in its own context before calling the app.
+        app_context: the context every app task starts from, a copy each
+            (:meth:`spawn_app`): the lifespan task's as startup completed, so the context
+            variables the app set there are set; without lifespan, the context ``serve()``
+            was called in. Never the context of whichever task spawns the app task.
         connections: the open HTTP/1.1 connections (each adds itself when made and leaves
             when its ``run()`` ends): graceful shutdown and ``max_connections`` use it.
         new_parser: makes a connection's request parser, ``new_parser(max_header_size)``:
@@ -48,7 +52,7 @@ class ServerContext:
     state: dict[str, Any] = field(default_factory=dict)
     date_header: DateHeader = field(default_factory=DateHeader)
     shutting_down: bool = False
-    context_values: list[tuple[contextvars.ContextVar[Any], Any]] = field(default_factory=list)
+    app_context: contextvars.Context = field(default_factory=contextvars.copy_context)
     connections: set[HTTP11Connection] = field(default_factory=set)
     local_addresses: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     new_parser: Callable[[int], RequestParser] = field(init=False)
@@ -62,7 +66,18 @@ class ServerContext:
         address = (host, port)
         return self.local_addresses.setdefault(address, address)
 
-    def enter_app_context(self) -> None:
-        """In a new app task: set what lifespan startup set (the task's context is its own)."""
-        for var, value in self.context_values:
-            var.set(value)
+    def spawn_app(
+        self,
+        nursery: trio.Nursery,
+        async_fn: Callable[..., Awaitable[object]],
+        *args: object,
+        name: str = "trio-asgi app",
+    ) -> None:
+        """Start an app task in ``nursery`` from a fresh copy of :attr:`app_context`.
+
+        Trio gives a new task a copy of its spawner's context. The next pipelined request's
+        app task is spawned from inside the previous request's final ``send()``, so without
+        this it would inherit that request's context variables (a user, a tenant, a trace
+        span). ``Context.run`` makes the copy Trio takes the clean one instead.
+        """
+        self.app_context.run(nursery.start_soon, async_fn, *args, name=name)

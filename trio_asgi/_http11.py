@@ -720,7 +720,6 @@ class HTTP11Connection:
             request.http_version,
             request.target,
             request.headers,
-            max_header_size=self.config.max_header_size,
             max_body_size=self.config.max_request_body_size,
         )
         if refusal is not None:
@@ -748,7 +747,7 @@ class HTTP11Connection:
         self._cycle = cycle
         if self._client_eof:
             cycle.disconnect()
-        self.nursery.start_soon(self._run_app, cycle, name="trio-asgi app")
+        self.context.spawn_app(self.nursery, self._run_app, cycle)
 
     def _start_websocket(self, request: RequestHead) -> None:
         try:
@@ -762,7 +761,7 @@ class HTTP11Connection:
             return
         self.websocket = session
         self._read_scope.deadline = math.inf  # the session sets its own (the close handshake)
-        self.nursery.start_soon(session.run_app, name="trio-asgi websocket app")
+        self.context.spawn_app(self.nursery, session.run_app, name="trio-asgi websocket app")
 
     def _on_protocol_error(self, exc: ParseError) -> None:
         error_logger.debug("Invalid HTTP request from %s: %s", format_address(self.client), exc)
@@ -791,7 +790,6 @@ class HTTP11Connection:
 
     async def _run_app(self, cycle: RequestCycle) -> None:
         error: Exception | None = None
-        self.context.enter_app_context()
         with cycle.cancel_scope:
             try:
                 await self.context.app(cycle.scope, cycle.receive, cycle.send)

@@ -53,10 +53,10 @@ class Lifespan:
         self._mode = mode
         self.state: dict[str, Any] = {}
         self.failure: str | None = None
-        #: the context variables the app set during startup, as ``(var, value)`` pairs;
-        #: every request's app task starts with them set (in its own context copy).
-        self.context_values: list[tuple[contextvars.ContextVar[Any], Any]] = []
-        self._base_context = contextvars.Context()
+        #: the lifespan task's context as startup completed (the context variables the app
+        #: set during startup included), or None before that: every app task starts from
+        #: its own copy of it (ServerContext.app_context).
+        self.app_context: contextvars.Context | None = None
         self._startup_sent = False
         self._startup_over = False
         self._task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -72,7 +72,6 @@ class Lifespan:
         """
         self._task_status = task_status
         self._running = True
-        self._base_context = contextvars.copy_context()
         scope = {
             "type": "lifespan",
             "asgi": {"version": ASGI_VERSION, "spec_version": LIFESPAN_SPEC_VERSION},
@@ -110,15 +109,6 @@ class Lifespan:
         else:
             self.failure = f"{type(exc).__name__}: {exc}"
             error_logger.error("Exception in the 'lifespan' startup", exc_info=exc)
-
-    def _capture_context(self) -> None:
-        """Record what the app's startup changed in this task's context."""
-        base = self._base_context
-        self.context_values = [
-            (var, value)
-            for var, value in contextvars.copy_context().items()
-            if var not in base or base[var] is not value
-        ]
 
     def _end_startup(self) -> None:
         if not self._startup_over:
@@ -158,7 +148,7 @@ class Lifespan:
                 error_logger.error("Application startup failed: %s", self.failure)
             else:
                 error_logger.info("Application startup complete.")
-                self._capture_context()
+                self.app_context = contextvars.copy_context()
             self._end_startup()
         elif message_type in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
             if not self._shutdown_sent or self._shutdown_over.is_set():

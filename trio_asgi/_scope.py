@@ -270,7 +270,6 @@ def check_request_head(
     target: bytes,
     headers: Iterable[tuple[bytes, bytes]],
     *,
-    max_header_size: int = 16384,
     max_body_size: int | None = None,
 ) -> tuple[int, str] | None:
     """What h11 accepts but the RFCs (or our limits) tell a server to refuse.
@@ -285,8 +284,6 @@ def check_request_head(
       been used to smuggle a WebSocket upgrade past a proxy: 400;
     - both ``Content-Length`` and ``Transfer-Encoding``, the classic request-smuggling
       signal: 400 (RFC 9112 section 6.3, "ought to be handled as an error");
-    - a head over ``max_header_size`` bytes that arrived whole (h11 only limits one still
-      arriving): 431 (RFC 6585 section 5);
     - a ``Content-Length`` over ``max_body_size``: 413 (RFC 9110 section 15.5.14).
 
     Returns:
@@ -298,9 +295,7 @@ def check_request_head(
         return 400, "a request-target must not contain a fragment ('#')"
     length: bytes | None = None
     has_encoding = False
-    size = len(target) + 16  # the request line, roughly
     for name, value in headers:
-        size += len(name) + len(value) + 4
         if _FORBIDDEN_IN_VALUE.search(value) is not None or (
             b"\x85" in value and not _is_utf8(value)
         ):
@@ -311,8 +306,6 @@ def check_request_head(
             has_encoding = True
     if length is not None and has_encoding:
         return 400, "Content-Length and Transfer-Encoding must not both be present"
-    if size > max_header_size:
-        return 431, f"the request head is over {max_header_size} bytes"
     if length is not None and max_body_size is not None and int(length) > max_body_size:
         return 413, f"the request body is over {max_body_size} bytes"
     return None

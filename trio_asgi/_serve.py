@@ -126,7 +126,8 @@ class _Server:
                         )
                         error_logger.error("Application startup failed: %s", self.lifespan.failure)
                 if self.lifespan.failure is None:
-                    self.context.context_values = self.lifespan.context_values
+                    if self.lifespan.app_context is not None:
+                        self.context.app_context = self.lifespan.app_context
                     addresses = [_listener_address(listener) for listener in listeners]
                     for host, port in addresses:
                         error_logger.info(

@@ -309,7 +309,6 @@ class WebSocketSession:
     async def run_app(self) -> None:
         """The app task: ``app(scope, receive, send)``, then whatever the app left undone."""
         error: Exception | None = None
-        self._conn.context.enter_app_context()
         with self.cancel_scope:
             try:
                 await self._conn.context.app(self.scope, self.receive, self.send)

@@ -1,0 +1,125 @@
+"""Issue 9's HTTP/1.1 and lifecycle hardening, one behaviour per test.
+
+Context isolation between requests, close-delimited requests followed by more bytes,
+fairness under cheap input, real head sizes, keep-alive timers after a stall. Tier 2 (the
+connection driver over memory streams or a socket pair) unless a real socket is the point.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from .helpers import parse_responses, read_until_eof
+from .http11_tools import deadlock_guard, finish, raw_request, respond, start_connection
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("REQUEST_ID")
+HOST = (b"Host", b"t")
+WS_UPGRADE = raw_request(
+    target=b"/ws",
+    headers=[
+        HOST,
+        (b"Upgrade", b"websocket"),
+        (b"Connection", b"Upgrade"),
+        (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+        (b"Sec-WebSocket-Version", b"13"),
+    ],
+)
+
+
+# -- context variables (item 6) ------------------------------------------------------------
+
+
+async def _record_and_set(seen: list[tuple[str, str]], scope: dict[str, Any]) -> None:
+    seen.append((scope["path"], REQUEST_ID.get("unset")))
+    REQUEST_ID.set(f"secret-of-{scope['path']}")
+
+
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "keep-alive"])
+async def test_each_request_starts_from_a_clean_context(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, pipelined: bool
+) -> None:
+    """A ContextVar one request's app sets is not seen by the next request on the same
+    connection, whether that request was pipelined (its task is spawned from inside the
+    previous app's final send()) or sent after the response."""
+    deadlock_guard(nursery)
+    seen: list[tuple[str, str]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await _record_and_set(seen, scope)
+        await respond(send)
+
+    served = await start_connection(nursery, app)
+    requests = [
+        raw_request(target=b"/A", headers=[HOST]),
+        raw_request(target=b"/B", headers=[HOST]),
+    ]
+    if pipelined:
+        await served.client.send_all(b"".join(requests))
+    else:
+        for request in requests:
+            await served.client.send_all(request)
+            await trio.testing.wait_all_tasks_blocked()
+    await served.client.send_eof()
+    responses = parse_responses(await read_until_eof(served.client), ["GET", "GET"])
+    await finish(served)
+    assert [r.status for r in responses] == [200, 200]
+    assert seen == [("/A", "unset"), ("/B", "unset")]
+
+
+async def test_a_websocket_after_a_pipelined_request_starts_from_a_clean_context(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    deadlock_guard(nursery)
+    seen: list[tuple[str, str]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await _record_and_set(seen, scope)
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.close"})  # refused: a 403
+            return
+        await respond(send)
+
+    served = await start_connection(nursery, app)
+    await served.client.send_all(raw_request(target=b"/A", headers=[HOST]) + WS_UPGRADE)
+    raw = await read_until_eof(served.client)
+    await finish(served)
+    assert [r.status for r in parse_responses(raw, ["GET", "GET"])] == [200, 403]
+    assert seen == [("/A", "unset"), ("/ws", "unset")]
+
+
+# -- max_header_size counts the real bytes (item 9) ----------------------------------------
+
+
+def _compact_head(size: int) -> bytes:
+    """A request head of exactly ``size`` bytes, mostly ``a:b`` lines (5 bytes each)."""
+    start, end = b"GET / HTTP/1.1\r\nHost:t\r\n", b"\r\n"
+    lines, rest = divmod(size - len(start) - len(end), 5)
+    head = start + b"a:b\r\n" * (lines - 1) + b"p:" + b"x" * (rest + 1) + b"\r\n" + end
+    assert len(head) == size
+    return head
+
+
+@pytest.mark.parametrize(("size", "status"), [(13_666, 200), (16_384, 200), (16_385, 431)])
+async def test_max_header_size_is_measured_in_real_bytes(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, size: int, status: int
+) -> None:
+    """A compact head (``a:b`` lines) is measured as the bytes it has, not estimated per
+    header: up to ``max_header_size`` (16 KiB) it is served, one byte more gets 431."""
+    deadlock_guard(nursery)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await respond(send)
+
+    served = await start_connection(nursery, app)
+    await served.client.send_all(_compact_head(size))
+    await served.client.send_eof()
+    raw = await read_until_eof(served.client)
+    await finish(served)
+    [response] = parse_responses(raw)
+    assert response.status == status
