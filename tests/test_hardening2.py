@@ -123,3 +123,54 @@ async def test_max_header_size_is_measured_in_real_bytes(
     await finish(served)
     [response] = parse_responses(raw)
     assert response.status == status
+
+
+# -- a close-delimited request keeps its answer (item 5) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(raw_request(headers=[HOST], http_version=b"1.0"), id="http-1.0"),
+        pytest.param(raw_request(headers=[HOST, (b"Connection", b"close")]), id="connection-close"),
+    ],
+)
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(raw_request(target=b"/pipelined", headers=[HOST]), id="pipelined-get"),
+        pytest.param(b"\r\n", id="stray-crlf"),
+        pytest.param(b"\x00garbage", id="garbage"),
+    ],
+)
+async def test_bytes_after_a_close_delimited_request_are_ignored(
+    nursery: trio.Nursery,
+    autojump_clock: trio.testing.MockClock,
+    request_bytes: bytes,
+    extra: bytes,
+) -> None:
+    """RFC 9112 section 9.6: a request that closes the connection is answered, then the
+    connection closes; bytes that follow it while the app works are ignored, never a 400."""
+    deadlock_guard(nursery)
+    release = trio.Event()
+    paths: list[str] = []
+    messages: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        paths.append(scope["path"])
+        await release.wait()
+        messages.append(await receive())  # the (empty) body, not a disconnect
+        await respond(send, b"answered")
+
+    served = await start_connection(nursery, app)
+    await served.client.send_all(request_bytes)
+    await trio.testing.wait_all_tasks_blocked()
+    await served.client.send_all(extra)
+    await trio.testing.wait_all_tasks_blocked()  # the reader has read the extra bytes
+    release.set()
+    raw = await read_until_eof(served.client)
+    await finish(served)
+    [response] = parse_responses(raw)
+    assert (response.status, response.body) == (200, b"answered")
+    assert paths == ["/"]
+    assert messages == [{"type": "http.request", "body": b"", "more_body": False}]

@@ -509,6 +509,10 @@ class HTTP11Connection:
                         if data and not self._stream_closed:
                             continue
                         break
+                    if data and self._last_request_received():
+                        # RFC 9112 section 9.6: the connection closes after this request's
+                        # response, so what follows it is ignored (only its EOF matters).
+                        continue
                     parser.receive_data(data)
                     self._head_bytes += len(data)
                     if b"\n " in data or b"\n\t" in data or data[:1] in _FOLD_STARTS:
@@ -562,6 +566,12 @@ class HTTP11Connection:
                     pass  # the client is gone: nothing left to tell it
         if self._draining or self._cycle is None:
             await self.close_stream()
+
+    def _last_request_received(self) -> bool:
+        """The request in progress is complete and closes the connection (HTTP/1.0, or
+        ``Connection: close``): no byte after it is a request."""
+        request = self._request
+        return request is not None and not request.keep_alive and self.parser.request_complete
 
     def _timer_fired_while_busy(self) -> bool:
         """The read scope was cancelled by its deadline while a request was in progress.
