@@ -21,6 +21,7 @@ import trio.testing
 
 from trio_asgi._context import ServerContext
 from trio_asgi._http11 import HTTP11Connection
+from trio_asgi._parsing import RequestParser
 from trio_asgi._types import ASGIApp
 
 from .helpers import Response, make_config
@@ -49,11 +50,17 @@ async def start_connection(
     *,
     state: dict[str, Any] | None = None,
     pair: StreamPair = trio.testing.memory_stream_pair,
+    new_parser: Callable[[int], RequestParser] | None = None,
     **config: Any,
 ) -> Served:
-    """Run ``HTTP11Connection(server_end, context).run()`` in ``nursery``."""
+    """Run ``HTTP11Connection(server_end, context).run()`` in ``nursery``.
+
+    ``new_parser`` replaces the request parser factory (a seam for fault injection).
+    """
     client, server = pair()
     context = ServerContext(app=app, config=make_config(**config), state=state or {})
+    if new_parser is not None:
+        context.new_parser = new_parser
     connection = HTTP11Connection(server, context)
     done = trio.Event()
 

@@ -14,6 +14,8 @@ import pytest
 import trio
 import trio.testing
 
+from trio_asgi._parsing import RequestParser, parser_factory
+
 from .helpers import parse_responses, read_until_eof
 from .http11_tools import deadlock_guard, finish, raw_request, respond, start_connection
 
@@ -174,3 +176,66 @@ async def test_bytes_after_a_close_delimited_request_are_ignored(
     assert (response.status, response.body) == (200, b"answered")
     assert paths == ["/"]
     assert messages == [{"type": "http.request", "body": b"", "more_body": False}]
+
+
+# -- fairness under cheap input (item 7) ---------------------------------------------------
+
+
+class _OneByteEvents:
+    """A request parser (the seam ``ServerContext.new_parser``) that gives each body byte
+    as its own event, as h11 did for a body of one-byte chunks."""
+
+    def __init__(self, inner: RequestParser) -> None:
+        self._inner = inner
+        self._queue: list[bytes] = []
+        self.delivered = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def next_event(self) -> Any:
+        if not self._queue:
+            event = self._inner.next_event()
+            if type(event) is not bytes or len(event) <= 1:
+                return event
+            self._queue = [event[i : i + 1] for i in range(len(event) - 1, -1, -1)]
+        self.delivered += 1
+        return self._queue.pop()
+
+
+async def test_the_reader_lets_other_tasks_run_while_it_handles_many_events(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, http_parser: str
+) -> None:
+    """10,000 body events from one read: other tasks run long before the last is handled."""
+    deadlock_guard(nursery)
+    size = 10_000
+    parsers: list[_OneByteEvents] = []
+    seen_by_other_task: list[int] = []
+    done = trio.Event()
+
+    def new_parser(max_header_size: int) -> Any:
+        parsers.append(_OneByteEvents(parser_factory(http_parser)(max_header_size)))
+        return parsers[-1]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        received = 0
+        while received < size:
+            received += len((await receive())["body"])
+        done.set()
+        await respond(send)
+
+    async def other_task() -> None:
+        while not done.is_set():
+            if parsers:
+                seen_by_other_task.append(parsers[0].delivered)
+            await trio.lowlevel.checkpoint()
+
+    served = await start_connection(nursery, app, new_parser=new_parser)
+    nursery.start_soon(other_task)
+    body = b"x" * size
+    await served.client.send_all(
+        raw_request(b"POST", headers=[HOST, (b"Content-Length", str(size).encode())], body=body)
+    )
+    await done.wait()
+    await finish(served)
+    assert any(0 < delivered < size for delivered in seen_by_other_task)

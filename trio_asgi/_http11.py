@@ -81,6 +81,7 @@ __all__ = ["HTTP11Connection", "RequestCycle"]
 
 READ_SIZE: Final = 64 * 1024  # bytes asked of the socket per receive_some (64 KiB)
 LINGER_TIMEOUT: Final = 2.0  # seconds the reader drains the client after our FIN
+EVENTS_PER_CHECKPOINT: Final = 64  # parser events the reader handles between checkpoints
 SERVER_HEADER: Final = (b"server", b"trio-asgi")
 _FOLD_STARTS: Final = (b" ", b"\t")  # a read starting with one may continue a folded line
 
@@ -660,16 +661,28 @@ class HTTP11Connection:
     # -- events ----------------------------------------------------------------------------
 
     async def _process_events(self) -> None:
-        """Handle every event the parser can give now, then answer a refused request if any."""
-        self._handle_events()
+        """Handle every event the parser can give now, then answer a refused request if any.
+
+        Fairness: every ``EVENTS_PER_CHECKPOINT`` events it lets other tasks run, so one read
+        of cheap input (thousands of tiny chunks) cannot hold up every other client. The
+        checkpoint is shielded: the events already received are handled whatever the read
+        scope's deadline says.
+        """
+        while self._handle_events(EVENTS_PER_CHECKPOINT):
+            await trio.lowlevel.cancel_shielded_checkpoint()
         if self._rejection is not None:
             await self._reject_pending()
 
-    def _handle_events(self) -> None:
+    def _handle_events(self, budget: int = -1) -> bool:
+        """Hand the parser's events on until it needs data (False), or, after ``budget``
+        events (-1: no bound), until the budget is spent with events maybe left (True)."""
         parser = self.parser
         # A refused request's body is never handed on; an upgraded connection's bytes are
         # wsproto's from the upgrade request on.
         while self._rejection is None and self.websocket is None:
+            if budget == 0:
+                return True
+            budget -= 1
             measure = self._cycle is None and (
                 self._maybe_folded or self._head_bytes > self.config.max_header_size
             )
@@ -678,7 +691,7 @@ class HTTP11Connection:
                 event = parser.next_event()
             except ParseError as exc:
                 self._on_protocol_error(exc)
-                return
+                return False
             event_type = type(event)
             if event_type is bytes:
                 if self._cycle is not None:
@@ -687,14 +700,15 @@ class HTTP11Connection:
                 if measure:
                     raw_head = before[: len(before) - len(parser.trailing_data)]
                     if not self._check_raw_head(raw_head):
-                        return
+                        return False
                 self._start_cycle(event)  # type: ignore[arg-type]
             elif event is END_OF_MESSAGE:
                 if self._cycle is not None:
                     self._cycle.end_body()
-                return  # nothing more comes before start_next_cycle(): skip the parser's PAUSED
+                return False  # nothing comes before start_next_cycle(): skip the PAUSED
             elif event is NEED_DATA or event is PAUSED or event is CONNECTION_CLOSED:
-                return
+                return False
+        return False
 
     def _check_raw_head(self, raw_head: bytes) -> bool:
         """What a parsed head hides: its real size and obsolete line folding.
