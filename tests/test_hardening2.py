@@ -8,6 +8,7 @@ connection driver over memory streams or a socket pair) unless a real socket is 
 from __future__ import annotations
 
 import contextvars
+import socket
 from typing import Any
 
 import pytest
@@ -239,3 +240,115 @@ async def test_the_reader_lets_other_tasks_run_while_it_handles_many_events(
     await done.wait()
     await finish(served)
     assert any(0 < delivered < size for delivered in seen_by_other_task)
+
+
+# -- timers after a stall (item 10) ----------------------------------------------------------
+
+
+class _StallAfterIOWait(trio.abc.Instrument):
+    """Once armed: right after Trio's next poll for I/O, the client's bytes arrive and the
+    clock jumps past every deadline, before Trio expires deadlines. That is what a process
+    stopped and resumed (SIGSTOP/SIGCONT, a paused VM) sees: the poll's timeout ran out, so
+    it reported nothing, while the request arrived during the stall."""
+
+    def __init__(self, clock: trio.testing.MockClock, client: socket.socket) -> None:
+        self.clock = clock
+        self.client = client
+        self.arrivals: list[bytes] = []
+        self.stall = 0.0
+
+    def arm(self, data: bytes, stall: float) -> None:
+        self.arrivals.append(data)
+        self.stall = stall
+
+    def after_io_wait(self, timeout: float) -> None:
+        if self.arrivals:
+            self.client.send(self.arrivals.pop())
+            self.clock.jump(self.stall)
+
+
+async def _stalled_connection(
+    nursery: trio.Nursery, clock: trio.testing.MockClock, app: Any
+) -> tuple[socket.socket, _StallAfterIOWait, Any]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # a TCP pair on loopback
+        client_sock = socket.create_connection(listener.getsockname())
+        server_sock, _ = listener.accept()
+    server = trio.SocketStream(trio.socket.from_stdlib_socket(server_sock))
+    client = trio.SocketStream(trio.socket.from_stdlib_socket(client_sock))
+
+    def pair() -> tuple[Any, Any]:
+        return client, server
+
+    served = await start_connection(
+        nursery, app, pair=pair, keep_alive_timeout=5, request_header_timeout=10
+    )
+    instrument = _StallAfterIOWait(clock, client_sock)
+    trio.lowlevel.add_instrument(instrument)
+    return client_sock, instrument, served
+
+
+async def test_a_request_that_arrived_during_a_stall_is_served_not_reset(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The keep-alive deadline came due during the stall, but the next request had arrived
+    in time: it is served, not answered with a close (or a reset)."""
+    deadlock_guard(nursery)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await respond(send, scope["path"].encode())
+
+    _, instrument, served = await _stalled_connection(nursery, autojump_clock, app)
+    try:
+        await served.client.send_all(raw_request(target=b"/one", headers=[HOST]))
+        [first] = parse_responses(await served.client.receive_some(4096))
+        await trio.testing.wait_all_tasks_blocked()  # idle, its keep-alive timer running
+        instrument.arm(raw_request(target=b"/two", headers=[HOST]), stall=60)
+        [second] = parse_responses(await served.client.receive_some(4096))
+    finally:
+        trio.lowlevel.remove_instrument(instrument)
+    await finish(served)
+    assert (first.body, second.body) == (b"/one", b"/two")
+
+
+async def test_a_head_completed_during_a_stall_is_served_not_408(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The head had begun; its rest arrived during a stall that outlasted
+    request_header_timeout: the head arrived in time, so the request is served."""
+    deadlock_guard(nursery)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await respond(send, b"served")
+
+    _, instrument, served = await _stalled_connection(nursery, autojump_clock, app)
+    try:
+        await served.client.send_all(b"GET / HTTP/1.1\r\n")
+        await trio.testing.wait_all_tasks_blocked()  # the head timer runs
+        instrument.arm(b"Host: t\r\n\r\n", stall=60)
+        [response] = parse_responses(await served.client.receive_some(4096))
+    finally:
+        trio.lowlevel.remove_instrument(instrument)
+    await finish(served)
+    assert (response.status, response.body) == (200, b"served")
+
+
+async def test_a_head_still_incomplete_after_a_stall_gets_408(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """What arrived during the stall is read, but the head is still not complete: the head
+    timeout stands (no extension for a client that keeps trickling bytes)."""
+    deadlock_guard(nursery)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await respond(send)
+
+    _, instrument, served = await _stalled_connection(nursery, autojump_clock, app)
+    try:
+        await served.client.send_all(b"GET / HTTP/1.1\r\n")
+        await trio.testing.wait_all_tasks_blocked()
+        instrument.arm(b"Host: t\r\n", stall=60)
+        [response] = parse_responses(await read_until_eof(served.client))
+    finally:
+        trio.lowlevel.remove_instrument(instrument)
+    await finish(served)
+    assert response.status == 408

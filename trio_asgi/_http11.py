@@ -484,13 +484,17 @@ class HTTP11Connection:
     async def _read_loop(self) -> None:
         parser = self.parser
         fd = self._fd
+        early: bytes | None = None  # read at once when a timer came due (_input_in_time)
+        polled_scope: trio.CancelScope | None = None  # the read scope made for those bytes
         while True:
             with self._read_scope:
                 while True:
-                    if not self._draining and not self._may_read():
+                    if early is not None:
+                        data, early = early, None
+                    elif not self._draining and not self._may_read():
                         await self.wait_for_resume()
                         continue
-                    if fd >= 0:
+                    elif fd >= 0:
                         # Wait first, then read: between requests the next one has almost never
                         # arrived yet, and a read that fails with EAGAIN costs a syscall and an
                         # exception. (Inline, not a helper coroutine: one frame less held by
@@ -542,13 +546,22 @@ class HTTP11Connection:
                         break
                     if self._cycle is None and not self._head_started and data:
                         self._on_head_start()
-            if not self._timer_fired_while_busy():
-                break
-            # The keep-alive (or head) deadline set before this request came due while the
-            # app still works on it. No timer runs on a request in progress, so the reader
-            # reads on under a fresh scope (setting the deadline to infinity on every request
-            # instead would cost two deadline changes per request).
-            self._read_scope = trio.CancelScope()
+            if self._timer_fired_while_busy():
+                # The keep-alive (or head) deadline set before this request came due while
+                # the app still works on it. No timer runs on a request in progress, so the
+                # reader reads on under a fresh scope (setting the deadline to infinity on
+                # every request instead would cost two deadline changes per request).
+                self._read_scope = trio.CancelScope()
+                continue
+            if self._read_scope is not polled_scope:
+                early = self._input_in_time()
+                if early is not None:
+                    # Served under the deadline that came due (a head must still complete
+                    # with what arrived; a new head's start sets its own), polled once.
+                    polled_scope = trio.CancelScope(deadline=self._read_scope.deadline)
+                    self._read_scope = polled_scope
+                    continue
+            break
         self._reader_done = True
         if self._read_scope.cancelled_caught and self._head_timed_out():
             # request_header_timeout: the head began but did not arrive in time. 408, then a
@@ -573,6 +586,28 @@ class HTTP11Connection:
         ``Connection: close``): no byte after it is a request."""
         request = self._request
         return request is not None and not request.keep_alive and self.parser.request_complete
+
+    def _input_in_time(self) -> bytes | None:
+        """Bytes already waiting when the keep-alive or head deadline came due, read without
+        blocking; None if there are none, or the reader stopped for another reason.
+
+        After a stall (the process stopped and resumed, a paused VM, a long GC pause) a
+        deadline can come due in the same scheduler pass that would have seen the client's
+        next bytes: poll(2)'s timeout ran out during the stall, so it reported nothing. Those
+        bytes arrived in time and are served, never answered with a reset. Only a plain
+        socket can be read without blocking; other streams (TLS) close on the timer.
+        """
+        if (
+            self._fd < 0
+            or not self._read_scope.cancelled_caught
+            or self._closing  # shutdown, a refused request, or the stream ended
+            or self._draining
+            or self._stream_closed
+            or self._cycle is not None
+            or self.websocket is not None
+        ):
+            return None
+        return self._read_now() or None  # b"": EOF, nothing to serve
 
     def _timer_fired_while_busy(self) -> bool:
         """The read scope was cancelled by its deadline while a request was in progress.
