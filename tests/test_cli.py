@@ -49,6 +49,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_STARTUP_FAILURE = 3
+EXIT_SHUTDOWN_FAILURE = 4
 
 
 # ---------------------------------------------------------------------------------------------
@@ -998,3 +999,31 @@ def test_gc_freeze_runs_after_the_app_is_imported_and_before_serving(
     result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
     assert result.exit_code == EXIT_OK, result.output
     assert events == ["freeze", "serve"]
+
+
+def test_e2e_sigterm_during_a_hanging_startup_exits_3_at_once() -> None:
+    """A signal during lifespan startup (here one that would hang for ever) cancels it: the
+    process exits promptly with the startup-failure status, having served nothing."""
+    args = ["--port", "0", "--lifespan-startup-timeout", "inf"]
+    with ServerProcess(*args, "--app-dir", str(APPS_DIR), "hanging_startup:app") as server:
+        server.wait_for_line("Waiting for application startup.")
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_for_exit() == EXIT_STARTUP_FAILURE
+        assert (
+            "Error: application startup failed: shutdown was requested before startup "
+            "completed" in server.lines
+        )
+        assert not any("Listening on" in line for line in server.lines)
+        assert not any("Traceback" in line for line in server.lines)
+
+
+def test_e2e_failing_lifespan_shutdown_exits_4() -> None:
+    with ServerProcess("--port", "0", "--app-dir", str(APPS_DIR), "failing_shutdown:app") as server:
+        port = server.wait_for_port()
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).status_code == 204
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_for_exit() == EXIT_SHUTDOWN_FAILURE
+        assert (
+            "Error: application shutdown failed: RuntimeError: could not flush the queue"
+            in server.lines
+        )

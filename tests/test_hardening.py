@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from functools import partial
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
-from trio_asgi import Config, LifespanFailure, serve
+from trio_asgi import Config, LifespanFailure, LifespanShutdownFailure, serve
 
 from .helpers import H11Client, hello_app, parse_responses, read_until_eof, start_server
 from .http11_tools import (
@@ -158,15 +159,21 @@ async def test_lifespan_startup_timeout_is_a_startup_failure(
 
 
 async def test_lifespan_shutdown_timeout_cancels_the_lifespan_task(
-    nursery: trio.Nursery,
-    autojump_clock: trio.testing.MockClock,
-    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = await start_server(
-        nursery, lifespan_app(shutdown=trio.Event()), lifespan_shutdown_timeout=5
-    )
-    before = trio.current_time()
-    await server.shutdown()
+    """The shutdown is cancelled after lifespan_shutdown_timeout, and serve() reports it as
+    a failed shutdown (the CLI's exit status 4)."""
+    trigger = trio.Event()
+    config = Config(port=0, lifespan_shutdown_timeout=5)
+    with pytest.RaisesGroup(pytest.RaisesExc(LifespanShutdownFailure, match="within 5 s")):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                partial(serve, shutdown_trigger=trigger.wait),
+                lifespan_app(shutdown=trio.Event()),
+                config,
+            )
+            before = trio.current_time()
+            trigger.set()
     assert trio.current_time() - before == pytest.approx(5)
     assert any("did not complete within 5" in r.getMessage() for r in caplog.records)
 

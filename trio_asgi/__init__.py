@@ -22,6 +22,7 @@ from ._errors import (
     ConfigError,
     InvalidMessage,
     LifespanFailure,
+    LifespanShutdownFailure,
     TrioASGIError,
     UnexpectedMessage,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "InvalidMessage",
     "LifespanFailure",
+    "LifespanShutdownFailure",
     "TrioASGIError",
     "UnexpectedMessage",
     "__version__",

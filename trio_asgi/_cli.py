@@ -17,7 +17,9 @@ Exit statuses::
     1  the app could not be imported (AppImportError), the server could not listen (OSError),
        or a second signal forced the shutdown
     2  bad usage: an unknown option, a bad value, or a value Config rejects (ConfigError)
-    3  the app's lifespan startup failed (LifespanFailure), as uvicorn's STARTUP_FAILURE
+    3  the app's lifespan startup failed (LifespanFailure), as uvicorn's STARTUP_FAILURE;
+       also a signal that arrives before startup completed (nothing was served)
+    4  served and shut down, but the app's lifespan shutdown failed (LifespanShutdownFailure)
 
 The task tree while serving::
 
@@ -44,7 +46,7 @@ import click
 import trio
 
 from ._config import Config, HTTPMode, LifespanMode, WebSocketMode
-from ._errors import AppImportError, ConfigError, LifespanFailure
+from ._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
 from ._importer import import_app
 from ._logging import format_address
 from ._serve import serve
@@ -55,6 +57,8 @@ __all__ = ["main"]
 
 #: Exit status when the app's lifespan startup fails (uvicorn's ``STARTUP_FAILURE``).
 EXIT_STARTUP_FAILURE: Final = 3
+#: Exit status when serving ended but the app's lifespan shutdown failed.
+EXIT_SHUTDOWN_FAILURE: Final = 4
 #: Exit status for every other failure, and for a shutdown forced by a second signal.
 EXIT_FAILURE: Final = 1
 
@@ -363,6 +367,8 @@ def cli(
             graceful = trio.run(_serve_until_signalled, asgi_app, config)
         except LifespanFailure as exc:
             raise _StartupFailure(f"application startup failed: {exc.message}") from exc
+        except LifespanShutdownFailure as exc:
+            raise _ShutdownFailure(f"application shutdown failed: {exc.message}") from exc
         except OSError as exc:
             raise click.ClickException(
                 f"could not listen on {format_address((host, port))}: {exc}"
@@ -380,19 +386,19 @@ async def _serve_until_signalled(app: ASGIApp, config: Config) -> bool:
     """Serve until SIGINT or SIGTERM, then shut down; True if gracefully, False if forced.
 
     Error handling:
-        :class:`~trio_asgi.LifespanFailure` and :class:`OSError` from :func:`serve` are
-        re-raised outside the nursery, so they reach the caller bare, not in an
-        ``ExceptionGroup``.
+        :class:`~trio_asgi.LifespanFailure`, :class:`~trio_asgi.LifespanShutdownFailure`
+        and :class:`OSError` from :func:`serve` are re-raised outside the nursery, so they
+        reach the caller bare, not in an ``ExceptionGroup``.
     """
     shutdown = trio.Event()
-    failure: LifespanFailure | OSError | None = None
+    failure: LifespanFailure | LifespanShutdownFailure | OSError | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             with trio.CancelScope() as serve_scope:
                 nursery.start_soon(_watch_signals, signals, shutdown, serve_scope)
                 try:
                     await serve(app, config, shutdown_trigger=shutdown.wait)
-                except (LifespanFailure, OSError) as exc:
+                except (LifespanFailure, LifespanShutdownFailure, OSError) as exc:
                     failure = exc
                 finally:
                     nursery.cancel_scope.cancel()  # the watcher is done too
@@ -421,6 +427,12 @@ class _StartupFailure(click.ClickException):
     """``Error: application startup failed: ...`` on stderr, exit status 3."""
 
     exit_code = EXIT_STARTUP_FAILURE
+
+
+class _ShutdownFailure(click.ClickException):
+    """``Error: application shutdown failed: ...`` on stderr, exit status 4."""
+
+    exit_code = EXIT_SHUTDOWN_FAILURE
 
 
 class _LevelPrefixFormatter(logging.Formatter):

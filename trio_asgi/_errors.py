@@ -6,6 +6,7 @@
     ├── ConfigError (ValueError)         a Config field has a bad value; the message names it
     ├── AppImportError                   "module:attr" could not be turned into an app
     ├── LifespanFailure                  the app's lifespan startup failed; nothing was served
+    ├── LifespanShutdownFailure          serving ended, but the app's lifespan shutdown failed
     ├── ClientDisconnected (OSError)     send() after the client went away (ASGI HTTP spec 2.4)
     ├── UnexpectedMessage (RuntimeError) an ASGI message sent at the wrong time
     └── InvalidMessage (TypeError)       an ASGI message of the wrong type or shape
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "InvalidMessage",
     "LifespanFailure",
+    "LifespanShutdownFailure",
     "TrioASGIError",
     "UnexpectedMessage",
 ]
@@ -62,6 +64,23 @@ class LifespanFailure(TrioASGIError):
 
     Attributes:
         message (str): what the app said, or a description of the exception it raised.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class LifespanShutdownFailure(TrioASGIError):
+    """Serving ended normally, but the app's lifespan shutdown did not succeed.
+
+    Raised by :func:`~trio_asgi.serve` after every connection has closed, when the app sent
+    ``lifespan.shutdown.failed`` (ASGI lifespan spec 2.0, "Shutdown - send event"), raised
+    after its startup had completed, or did not finish within ``lifespan_shutdown_timeout``
+    seconds. The CLI exits with status 4, so a process manager sees it.
+
+    Attributes:
+        message (str): what the app said, or a description of what went wrong.
     """
 
     def __init__(self, message: str) -> None:

@@ -46,6 +46,8 @@ class Lifespan:
         state: the lifespan ``scope["state"]`` dict the app may fill during startup; request
             scopes get shallow copies of it.
         failure: ``None``, or why startup failed (the app's ``message``, or the exception).
+        shutdown_failure: ``None``, or why shutdown failed: the app's
+            ``lifespan.shutdown.failed`` message, or an exception it raised after startup.
     """
 
     def __init__(self, app: ASGIApp, mode: LifespanMode) -> None:
@@ -53,6 +55,7 @@ class Lifespan:
         self._mode = mode
         self.state: dict[str, Any] = {}
         self.failure: str | None = None
+        self.shutdown_failure: str | None = None
         #: the lifespan task's context as startup completed (the context variables the app
         #: set during startup included), or None before that: every app task starts from
         #: its own copy of it (ServerContext.app_context).
@@ -99,6 +102,9 @@ class Lifespan:
         if self.failure is not None:
             return  # the app already reported startup.failed; its message was logged
         if self._startup_over:
+            # Whether it came during shutdown or earlier, the app's shutdown did not run
+            # to completion.
+            self.shutdown_failure = f"{type(exc).__name__}: {exc}"
             error_logger.error("Exception in the 'lifespan' protocol", exc_info=exc)
         elif self._mode == "auto":
             error_logger.info(
@@ -154,7 +160,8 @@ class Lifespan:
             if not self._shutdown_sent or self._shutdown_over.is_set():
                 raise UnexpectedMessage(f"Unexpected ASGI message {message_type!r}.")
             if message_type == "lifespan.shutdown.failed":
-                error_logger.error("Application shutdown failed: %s", message.get("message", ""))
+                self.shutdown_failure = str(message.get("message", "")) or "shutdown failed"
+                error_logger.error("Application shutdown failed: %s", self.shutdown_failure)
             else:
                 error_logger.info("Application shutdown complete.")
             self._shutdown_over.set()

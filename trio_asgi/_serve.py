@@ -42,7 +42,7 @@ import trio
 
 from ._config import Config
 from ._context import ServerContext
-from ._errors import LifespanFailure
+from ._errors import LifespanFailure, LifespanShutdownFailure
 from ._http11 import LINGER_TIMEOUT, HTTP11Connection
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
@@ -83,7 +83,12 @@ async def serve(
     Raises:
         OSError: a listening socket could not be bound (e.g. ``EADDRINUSE``).
         LifespanFailure: the app's lifespan startup failed (``lifespan.startup.failed``, or
-            an exception with ``lifespan="on"``); nothing was served.
+            an exception with ``lifespan="on"``), did not complete within
+            ``lifespan_startup_timeout``, or ``shutdown_trigger()`` returned before it
+            completed; nothing was served.
+        LifespanShutdownFailure: serving ended gracefully, but the app's lifespan shutdown
+            failed (``lifespan.shutdown.failed``, an exception, or
+            ``lifespan_shutdown_timeout``); raised once every connection is closed.
         TypeError: ``config`` is not a :class:`Config`.
     """
     if config is None:
@@ -103,6 +108,10 @@ class _Server:
         self.lifespan = Lifespan(app, config.lifespan)
         self.context.state = self.lifespan.state
         self.accept_scope = trio.CancelScope()
+        # Cancelled by the shutdown watcher: a shutdown requested while lifespan startup is
+        # still running ends that startup (it may hang for lifespan_startup_timeout, or for
+        # ever); nothing has been served, so it counts as a startup failure.
+        self.startup_scope = trio.CancelScope()
 
     async def run(
         self,
@@ -118,13 +127,21 @@ class _Server:
                 if shutdown_trigger is not None:
                     root.start_soon(self._watch_for_shutdown, shutdown_trigger)
                 if config.lifespan != "off":
-                    with trio.move_on_after(config.lifespan_startup_timeout) as startup:
+                    with (
+                        self.startup_scope,
+                        trio.move_on_after(config.lifespan_startup_timeout) as startup,
+                    ):
                         await root.start(self.lifespan.run)
+                    cut_short = None
                     if startup.cancelled_caught:
-                        self.lifespan.failure = (
+                        cut_short = (
                             f"startup did not complete within {config.lifespan_startup_timeout} s"
                         )
-                        error_logger.error("Application startup failed: %s", self.lifespan.failure)
+                    elif self.startup_scope.cancelled_caught:
+                        cut_short = "shutdown was requested before startup completed"
+                    if cut_short is not None:
+                        self.lifespan.failure = cut_short
+                        error_logger.error("Application startup failed: %s", cut_short)
                 if self.lifespan.failure is None:
                     if self.lifespan.app_context is not None:
                         self.context.app_context = self.lifespan.app_context
@@ -143,6 +160,9 @@ class _Server:
                             "Application shutdown did not complete within %s s; cancelled it",
                             config.lifespan_shutdown_timeout,
                         )
+                        self.lifespan.shutdown_failure = (
+                            f"shutdown did not complete within {config.lifespan_shutdown_timeout} s"
+                        )
                     error_logger.info("Server stopped")
                 root.cancel_scope.cancel()  # the watcher and a lifespan task that lingers
         finally:
@@ -150,10 +170,13 @@ class _Server:
                 await trio.aclose_forcefully(listener)
         if self.lifespan.failure is not None:
             raise LifespanFailure(self.lifespan.failure)
+        if self.lifespan.shutdown_failure is not None:
+            raise LifespanShutdownFailure(self.lifespan.shutdown_failure)
 
     async def _watch_for_shutdown(self, shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
         await shutdown_trigger()
         error_logger.info("Graceful shutdown: no longer accepting connections")
+        self.startup_scope.cancel()  # a no-op once startup is over
         self.accept_scope.cancel()
 
     async def _serve_connections(self, listeners: list[trio.SocketListener]) -> None:
