@@ -405,3 +405,35 @@ async def test_a_failed_lifespan_shutdown_is_reported_by_serve(
         async with trio.open_nursery() as inner:
             await inner.start(shut_down_after_startup)
             stop.set()
+
+
+# -- graceful shutdown closes idle connections with a lingering close (item 12) ------------
+
+
+async def test_an_idle_connection_closed_by_shutdown_drains_instead_of_resetting(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Shutdown sends an idle keep-alive connection a FIN and then reads what the client
+    still sends (a request that crossed the close) until its EOF: the client sees EOF,
+    never a reset."""
+    deadlock_guard(nursery)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await respond(send)
+
+    _, instrument, served = await _stalled_connection(nursery, autojump_clock, app)
+    trio.lowlevel.remove_instrument(instrument)  # a real TCP pair, no stall here
+    await served.client.send_all(raw_request(headers=[HOST]))
+    [response] = parse_responses(await served.client.receive_some(4096))
+    await trio.testing.wait_all_tasks_blocked()  # idle
+    served.context.shutting_down = True
+    served.connection.begin_shutdown()
+    assert await served.client.receive_some(4096) == b""  # our FIN
+    # The client's next request crossed the FIN: it is read and dropped, not refused.
+    await served.client.send_all(raw_request(target=b"/crossed", headers=[HOST]))
+    await trio.testing.wait_all_tasks_blocked()
+    await served.client.send_eof()
+    await served.done.wait()
+    assert await served.client.receive_some(4096) == b""  # no ECONNRESET
+    await served.client.aclose()
+    assert response.status == 200

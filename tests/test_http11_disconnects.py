@@ -13,6 +13,7 @@ import trio
 import trio.testing
 
 from trio_asgi import ClientDisconnected
+from trio_asgi._http11 import LINGER_TIMEOUT
 
 from .helpers import H11Client, hello_app, read_until_eof
 from .http11_tools import (
@@ -307,6 +308,8 @@ async def test_disconnect_is_seen_after_the_keep_alive_deadline_passed_mid_reque
 async def test_begin_shutdown_closes_an_idle_connection_at_once(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """The FIN goes out at once; it is a lingering close, so the connection ends when the
+    client closes its side too (a request crossing the FIN is drained, not reset)."""
     deadlock_guard(nursery)
     served = await start_connection(nursery, hello_app)
     client = H11Client(served.client)
@@ -315,6 +318,8 @@ async def test_begin_shutdown_closes_an_idle_connection_at_once(
     before = trio.current_time()
     served.connection.begin_shutdown()
     assert await read_until_eof(served.client) == b""
+    assert trio.current_time() == before
+    await served.client.aclose()
     await served.done.wait()
     assert trio.current_time() == before
 
@@ -327,9 +332,24 @@ async def test_begin_shutdown_closes_a_fresh_connection_at_once(
     await trio.testing.wait_all_tasks_blocked()
     before = trio.current_time()
     served.connection.begin_shutdown()
+    assert await read_until_eof(served.client) == b""
+    assert trio.current_time() == before
+    await served.client.aclose()
     await served.done.wait()
     assert trio.current_time() == before
+
+
+async def test_begin_shutdown_stops_draining_a_silent_client_after_the_linger_timeout(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    deadlock_guard(nursery)
+    served = await start_connection(nursery, hello_app)
+    await trio.testing.wait_all_tasks_blocked()
+    before = trio.current_time()
+    served.connection.begin_shutdown()
     assert await read_until_eof(served.client) == b""
+    await served.done.wait()  # the client never closed its side
+    assert trio.current_time() - before == pytest.approx(LINGER_TIMEOUT)
 
 
 async def test_begin_shutdown_lets_a_busy_connection_finish_with_connection_close(

@@ -453,15 +453,18 @@ class HTTP11Connection:
             await self.close_stream()
 
     def begin_shutdown(self) -> None:
-        """Graceful shutdown: close now if idle, else after the response in flight.
+        """Graceful shutdown: close now if idle (a lingering close), else after the response
+        in flight.
 
         A response whose head has not been written yet carries ``Connection: close``.
         """
         self._closing = True
         if self.websocket is not None:
             self.websocket.begin_shutdown()
-        elif self.is_idle:
-            self._read_scope.cancel()
+        elif self.is_idle and not self._stream_closed:
+            # A lingering close, not an abrupt one: a request that crosses our FIN is read
+            # and dropped, so the client sees EOF instead of a reset.
+            self._begin_close()
 
     def stop_keep_alive(self) -> None:
         """Serve no request after the current one (its response says ``close``)."""
