@@ -305,31 +305,18 @@ async def test_disconnect_is_seen_after_the_keep_alive_deadline_passed_mid_reque
 # -- graceful shutdown -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("served_before", [True, False], ids=["after-a-request", "fresh"])
 async def test_begin_shutdown_closes_an_idle_connection_at_once(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, served_before: bool
 ) -> None:
     """The FIN goes out at once; it is a lingering close, so the connection ends when the
     client closes its side too (a request crossing the FIN is drained, not reset)."""
     deadlock_guard(nursery)
     served = await start_connection(nursery, hello_app)
-    client = H11Client(served.client)
-    assert (await client.request()).status == 200
-    assert served.connection.is_idle
-    before = trio.current_time()
-    served.connection.begin_shutdown()
-    assert await read_until_eof(served.client) == b""
-    assert trio.current_time() == before
-    await served.client.aclose()
-    await served.done.wait()
-    assert trio.current_time() == before
-
-
-async def test_begin_shutdown_closes_a_fresh_connection_at_once(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
-) -> None:
-    deadlock_guard(nursery)
-    served = await start_connection(nursery, hello_app)
+    if served_before:
+        assert (await H11Client(served.client).request()).status == 200
     await trio.testing.wait_all_tasks_blocked()
+    assert served.connection.is_idle
     before = trio.current_time()
     served.connection.begin_shutdown()
     assert await read_until_eof(served.client) == b""
