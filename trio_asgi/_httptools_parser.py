@@ -8,11 +8,14 @@ indistinguishable from it through the interface, only faster. The rules it keeps
   A pipelined request is not looked at before :meth:`~HttptoolsParser.start_next_cycle`, so
   its errors surface in its own turn, and ``trailing_data`` is exactly the bytes not yet
   parsed, as with h11 (the connection measures raw heads and applies backpressure with it).
-- **Exact message boundaries.** llhttp reports no offsets, so it is only ever fed bytes that
-  end where an event may end: a whole head (up to its blank line, found with
-  ``bytes.find``), or a piece of chunked body that stops at the first ``\\r\\n\\r\\n``, the
-  only place a chunked body can end. A ``Content-Length`` body is sliced off the buffer
-  without llhttp. Each request gets a fresh ``HttpRequestParser`` (cheaper than a header).
+- **Exact message boundaries.** llhttp reports no offsets, so it is only ever fed a whole
+  head (up to its blank line, found with ``bytes.find``), never a body. A
+  ``Content-Length`` body is sliced off the buffer; the bytes after the head of a chunked
+  request go to a :class:`~trio_asgi._parsing.ChunkedBody`, the strict decoder of
+  :mod:`trio_asgi._chunked` that :class:`~trio_asgi._parsing.H11Parser` uses too, so a
+  chunked body (its grammar, its limits, the bytes left for the next request) is the same
+  with both parsers by construction. Each request gets a fresh ``HttpRequestParser``
+  (cheaper than a header).
 - **h11 decides every doubtful head.** When llhttp refuses a head, or h11 would refuse one
   llhttp accepts (a request line with extra spaces, no ``Host`` or two, a
   ``Transfer-Encoding`` other than exactly ``chunked``, a leading empty line, bare-LF line
@@ -25,20 +28,13 @@ indistinguishable from it through the interface, only faster. The rules it keeps
   ever after a protocol switch proposal (an ``Upgrade`` header or ``CONNECT``), with
   ``trailing_data`` the new protocol's first bytes. EOF between requests is
   ``CONNECTION_CLOSED``; inside one it is a 400.
-- **h11's limits.** A head, a chunk-size line or a trailer section still arriving past
-  ``max_header_size`` bytes is a 431 (llhttp alone would stream the last two without end).
+- **h11's limits.** A head still arriving past ``max_header_size`` bytes is a 431; a chunk
+  line or a trailer section past it is a 431 however it arrives (the decoder's rule).
 
-What still differs from h11, all inside a chunked body (a body, unlike a head, cannot be
-handed to h11 half-way), and no llhttp leniency is enabled to hide it (each is a
-request-smuggling risk):
-
-- llhttp refuses whitespace after a chunk size (``3 \\r\\n``), malformed chunk extensions
-  (``3;\\r\\n``, ``3;a b\\r\\n``), and trailer fields h11 lets through (obs-fold, control
-  characters, ``Content-Length`` or ``Transfer-Encoding`` in the trailers): 400 mid-body,
-  where h11 completes the request (or, for a trailer ``Transfer-Encoding`` other than
-  ``chunked``, answers 501);
-- llhttp takes a chunk size of more than 20 hex digits with leading zeros, which h11
-  refuses with a 400.
+What still differs from h11: nothing the interface shows, as far as the differential tests
+(tests/test_parsing.py, tests/test_chunked.py) reach. Inside a chunked body the two cannot
+differ (one decoder); everywhere else llhttp only ever accepts a head that h11 accepts
+too, or hands it to h11.
 """
 
 from __future__ import annotations
