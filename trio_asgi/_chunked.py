@@ -94,7 +94,7 @@ _BAD_LINE_BYTE: Final = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
 _FIELD_LINE: Final = re.compile(
     rb"(" + _TOKEN + rb"):[ \t]*(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?[ \t]*"
 )
-_FIELD_NAME_PREFIX: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]*")
+_NON_TOKEN: Final = re.compile(rb"[^-!#$%&'*+.^_`|~0-9A-Za-z]")
 
 # Where the decoder is in the body.
 _SIZE: Final = 0  # at a chunk-size line
@@ -273,7 +273,7 @@ class ChunkedDecoder:
             # A CR may only end the line: right before its LF, or last of what has arrived.
             if buffer[found] != 0x0D or found + 1 < stop:
                 raise ChunkedBodyError(f"invalid byte {buffer[found : found + 1]!r} in a line")
-        check_prefix(buffer, pos, stop)
+        check_prefix(buffer, pos, scan_from, stop)
         if newline != -1:
             if newline == pos or buffer[newline - 1] != 0x0D:
                 raise ChunkedBodyError("a line ends in a bare LF, not CRLF")
@@ -284,11 +284,12 @@ class ChunkedDecoder:
         return -1
 
 
-#: Checks the start of an incomplete line: (buffer, line start, end of what is here).
-_PrefixCheck = Callable[[bytearray, int, int], None]
+#: Checks what has arrived of a line: (buffer, line start, start of the bytes not checked
+#: before, end of what is here); raises ChunkedBodyError.
+_PrefixCheck = Callable[[bytearray, int, int, int], None]
 
 
-def _size_prefix(buffer: bytearray, pos: int, stop: int) -> None:
+def _size_prefix(buffer: bytearray, pos: int, scan_from: int, stop: int) -> None:
     """Refuse a chunk line whose start is already wrong: no hex digit first, too many
     of them, or something other than BWS, ``;`` or CR after them."""
     digits = _HEX_DIGITS.match(buffer, pos, stop)
@@ -313,15 +314,15 @@ def _size_line(line: bytes) -> int:
     return int(line[:after], 16)
 
 
-def _trailer_prefix(buffer: bytearray, pos: int, stop: int) -> None:
-    """Refuse a trailer line whose start is already wrong: obs-fold (a line that
-    starts with SP or HTAB), or a name with a byte outside token."""
-    if stop == pos:
+def _trailer_prefix(buffer: bytearray, pos: int, scan_from: int, stop: int) -> None:
+    """Refuse a trailer line whose start is already wrong: obs-fold (a line that starts
+    with SP or HTAB), or a byte outside token before the colon. Only the bytes from
+    ``scan_from`` on are looked at: the first colon of a line does not move."""
+    if stop == pos or buffer[pos] == 0x0D:  # the empty line (a bare CR is refused apart)
         return
-    name = _FIELD_NAME_PREFIX.match(buffer, pos, stop)
-    assert name is not None  # "*" always matches
-    after = name.end()
-    if after < stop and buffer[after] != 0x3A and not (after == pos and buffer[pos] == 0x0D):
+    colon = buffer.find(b":", pos, stop)
+    name_end = stop if colon == -1 else colon
+    if scan_from < name_end and _NON_TOKEN.search(buffer, scan_from, name_end) is not None:
         raise ChunkedBodyError("invalid trailer field line (obs-fold or a bad field name)")
 
 

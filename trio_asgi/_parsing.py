@@ -21,9 +21,9 @@ way for both. Events, in the order a request gives them (RFC 9112 sections 2-7):
 
 A malformed request raises :class:`ParseError` with the status to answer it with.
 
-Both parsers parse heads only as far as a chunked body goes: the bytes after the head of a
-chunked request go to one :class:`ChunkedBody` (its grammar and limits are in
-:mod:`trio_asgi._chunked`), so a chunked body gets the same answer with either parser. A
+Of a chunked request, either parser parses only the head: the bytes after it go to one
+:class:`ChunkedBody` (its grammar and limits are in :mod:`trio_asgi._chunked`), so a
+chunked body gets the same answer, byte for byte, with either parser. A
 ``Transfer-Encoding`` whose final coding is not ``chunked`` (``chunked, identity``,
 ``xchunked``, ``gzip``), or that applies ``chunked`` twice, is a 400 (RFC 9112 section
 6.3: the body length cannot be known); one that ends in ``chunked`` after a coding the
