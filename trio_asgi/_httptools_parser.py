@@ -8,11 +8,14 @@ indistinguishable from it through the interface, only faster. The rules it keeps
   A pipelined request is not looked at before :meth:`~HttptoolsParser.start_next_cycle`, so
   its errors surface in its own turn, and ``trailing_data`` is exactly the bytes not yet
   parsed, as with h11 (the connection measures raw heads and applies backpressure with it).
-- **Exact message boundaries.** llhttp reports no offsets, so it is only ever fed bytes that
-  end where an event may end: a whole head (up to its blank line, found with
-  ``bytes.find``), or a piece of chunked body that stops at the first ``\\r\\n\\r\\n``, the
-  only place a chunked body can end. A ``Content-Length`` body is sliced off the buffer
-  without llhttp. Each request gets a fresh ``HttpRequestParser`` (cheaper than a header).
+- **Exact message boundaries.** llhttp reports no offsets, so it is only ever fed a whole
+  head (up to its blank line, found with ``bytes.find``), never a body. A
+  ``Content-Length`` body is sliced off the buffer; the bytes after the head of a chunked
+  request go to a :class:`~trio_asgi._parsing.ChunkedBody`, the strict decoder of
+  :mod:`trio_asgi._chunked` that :class:`~trio_asgi._parsing.H11Parser` uses too, so a
+  chunked body (its grammar, its limits, the bytes left for the next request) is the same
+  with both parsers by construction. Each request gets a fresh ``HttpRequestParser``
+  (cheaper than a header).
 - **h11 decides every doubtful head.** When llhttp refuses a head, or h11 would refuse one
   llhttp accepts (a request line with extra spaces, no ``Host`` or two, a
   ``Transfer-Encoding`` other than exactly ``chunked``, a leading empty line, bare-LF line
@@ -25,25 +28,17 @@ indistinguishable from it through the interface, only faster. The rules it keeps
   ever after a protocol switch proposal (an ``Upgrade`` header or ``CONNECT``), with
   ``trailing_data`` the new protocol's first bytes. EOF between requests is
   ``CONNECTION_CLOSED``; inside one it is a 400.
-- **h11's limits.** A head, a chunk-size line or a trailer section still arriving past
-  ``max_header_size`` bytes is a 431 (llhttp alone would stream the last two without end).
+- **h11's limits.** A head still arriving past ``max_header_size`` bytes is a 431; a chunk
+  line or a trailer section past it is a 431 however it arrives (the decoder's rule).
 
-What still differs from h11, all inside a chunked body (a body, unlike a head, cannot be
-handed to h11 half-way), and no llhttp leniency is enabled to hide it (each is a
-request-smuggling risk):
-
-- llhttp refuses whitespace after a chunk size (``3 \\r\\n``), malformed chunk extensions
-  (``3;\\r\\n``, ``3;a b\\r\\n``), and trailer fields h11 lets through (obs-fold, control
-  characters, ``Content-Length`` or ``Transfer-Encoding`` in the trailers): 400 mid-body,
-  where h11 completes the request (or, for a trailer ``Transfer-Encoding`` other than
-  ``chunked``, answers 501);
-- llhttp takes a chunk size of more than 20 hex digits with leading zeros, which h11
-  refuses with a 400.
+What still differs from h11: nothing the interface shows, as far as the differential tests
+(tests/test_parsing.py, tests/test_chunked.py) reach. Inside a chunked body the two cannot
+differ (one decoder); everywhere else llhttp only ever accepts a head that h11 accepts
+too, or hands it to h11.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Final
 
 from ._parsing import (
@@ -51,10 +46,13 @@ from ._parsing import (
     END_OF_MESSAGE,
     NEED_DATA,
     PAUSED,
+    ChunkedBody,
     H11Parser,
     ParseError,
     RequestHead,
+    RequestParser,
     _Marker,
+    comma_tokens,
 )
 
 try:
@@ -81,55 +79,25 @@ _SPECIAL_HEADERS: Final = frozenset(
 )
 
 
-def _tokens(value: bytes) -> list[bytes]:
-    """The items of a comma-separated header value, as h11's ``get_comma_header`` splits it."""
-    return [token.strip() for token in value.split(b",")]
-
-
 class _Callbacks:
-    """What llhttp reports while it parses one request: the callbacks of ``HttpRequestParser``.
+    """What llhttp reports while it parses one request head: the callbacks of
+    ``HttpRequestParser`` (it is fed nothing after the head).
 
     Header names are lowercased and values stripped of the optional whitespace llhttp
-    leaves at their end (RFC 9112 section 5.1), so the headers are those h11 gives. The
-    fields of a chunked body's trailer section are dropped, as h11 drops them. Body pieces
-    of one chunk are joined until the connection takes them, so a chunk is one event.
+    leaves at their end (RFC 9112 section 5.1), so the headers are those h11 gives.
     """
 
-    __slots__ = ("body", "complete", "headers", "in_head", "joinable", "progress", "url")
+    __slots__ = ("headers", "url")
 
     def __init__(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.in_head = True
-        self.body: list[bytes] = []  # body pieces since the connection last took them
-        self.joinable = False  # the last piece belongs to a chunk still being read
-        self.progress = False  # body or a chunk end came in the last feed
-        self.complete = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.in_head:
-            self.headers.append((name.lower(), value.strip(b" \t")))
-
-    def on_headers_complete(self) -> None:
-        self.in_head = False
-
-    def on_body(self, body: bytes) -> None:
-        if self.joinable:
-            self.body[-1] += body
-        else:
-            self.body.append(body)
-            self.joinable = True
-        self.progress = True
-
-    def on_chunk_complete(self) -> None:
-        self.joinable = False
-        self.progress = True
-
-    def on_message_complete(self) -> None:
-        self.complete = True
+        self.headers.append((name.lower(), value.strip(b" \t")))
 
 
 class HttptoolsParser:
@@ -146,21 +114,16 @@ class HttptoolsParser:
 
     __slots__ = (
         "_buffer",
-        "_callbacks",
         "_chunked",
         "_closed",
-        "_h11",
+        "_delegate",
         "_keep_alive",
         "_length",
-        "_llhttp",
         "_max_header_size",
-        "_pending",
         "_remaining",
         "_search_from",
-        "_stalled",
         "_state",
         "_switching",
-        "_tail",
     )
 
     def __init__(self, max_header_size: int) -> None:
@@ -171,29 +134,26 @@ class HttptoolsParser:
         self._closed = False  # the client sent EOF
         self._state = _IDLE
         self._search_from = 0  # where to resume looking for the end of a partial head
-        self._h11: H11Parser | None = None  # set while h11 handles this request cycle
+        # The rest of this request cycle, when it is not ours: an H11Parser for a head h11
+        # must judge, a ChunkedBody after the head of a chunked request.
+        self._delegate: RequestParser | None = None
         # The request being read:
-        self._llhttp: httptools.HttpRequestParser | None = None  # only for a chunked body
-        # Made for a chunked body only: an idle keep-alive connection holds neither.
-        self._callbacks: _Callbacks | None = None
-        self._chunked = False
+        self._chunked = False  # its head says Transfer-Encoding: chunked
         self._length = 0  # its Content-Length
         self._remaining = 0  # bytes of that still to come
-        self._pending: deque[bytes | _Marker | ParseError] | None = None  # chunked body events
-        self._tail = b""  # the last bytes of chunked body fed to llhttp (at most 3)
-        self._stalled = 0  # chunked body bytes fed since llhttp last gave body or a chunk end
         self._keep_alive = True  # another request may follow (h11's _keep_alive)
         self._switching = False  # Upgrade or CONNECT: h11's protocol switch proposal
 
     # -- bytes in ----------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        if self._h11 is not None:
-            self._h11.receive_data(data)
+        delegate = self._delegate
+        if delegate is not None:
+            delegate.receive_data(data)
         if data:
             if self._closed:
                 raise RuntimeError("received close, then received more data?")
-            if self._h11 is None:
+            if delegate is None:
                 self._buffer += data
         else:
             self._closed = True
@@ -201,12 +161,12 @@ class HttptoolsParser:
     # -- events out --------------------------------------------------------------------------
 
     def next_event(self) -> RequestHead | bytes | _Marker:
-        if self._h11 is not None:
-            return self._h11.next_event()
+        if self._delegate is not None:
+            return self._delegate.next_event()
         state = self._state
         try:
             if state == _BODY:
-                return self._chunk_event() if self._chunked else self._body_event()
+                return self._body_event()
             if state == _IDLE:
                 return self._head_event()
             if state == _SWITCHING:
@@ -264,10 +224,14 @@ class HttptoolsParser:
         self._search_from = 0
         self._state = _BODY
         if self._chunked:
-            self._llhttp = llhttp
-            self._callbacks = callbacks
-            self._tail = b""
-            self._stalled = 0
+            self._delegate = ChunkedBody(
+                buffer,
+                closed=self._closed,
+                keep_alive=self._keep_alive,
+                switching=self._switching,
+                max_line_size=self._max_header_size,
+            )
+            self._buffer = bytearray()
         return request
 
     def _request_head(
@@ -310,17 +274,17 @@ class HttptoolsParser:
                 lowered = value.lower()
                 if b"close" in lowered:
                     head_close = True
-                    close = close or b"close" in _tokens(lowered)
+                    close = close or b"close" in comma_tokens(lowered)
             elif name == b"expect":
                 lowered = value.lower()
                 if b"100-continue" in lowered:
-                    expect_continue = expect_continue or b"100-continue" in _tokens(lowered)
-            elif any(_tokens(value)):  # upgrade: h11 ignores one with no token in it
+                    expect_continue = expect_continue or b"100-continue" in comma_tokens(lowered)
+            elif any(comma_tokens(value)):  # upgrade: h11 ignores one with no token in it
                 switching = True
         if hosts > 1 or (hosts == 0 and http_version == b"1.1"):
             return None  # h11's 400s, with h11's reasons
-        if chunked and (length is not None or upgraded):
-            return None  # llhttp refuses the first; skipped the body of the second
+        if chunked and length is not None:
+            return None  # llhttp refuses it; h11 gives the head for the connection's 400
         if chunked and (b"transfer-encoding", b"chunked") not in headers:
             # h11 gives the coding lowercased ("Chunked" -> "chunked").
             headers[:] = [
@@ -362,92 +326,6 @@ class HttptoolsParser:
             )
         return NEED_DATA
 
-    def _chunk_event(self) -> bytes | _Marker:
-        """The next event of a chunked body: llhttp de-chunks, fed up to possible ends.
-
-        Everything buffered is fed at once, so each chunk's buffered data is one event, as
-        h11 gives it.
-        """
-        pending = self._pending
-        if pending is None:
-            pending = self._pending = deque()
-        if not pending:
-            buffer = self._buffer
-            end: ParseError | _Marker | None = None
-            while buffer and end is None:
-                end = self._feed_chunked(buffer)
-            callbacks = self._callbacks
-            assert callbacks is not None  # _head_event sets it for a chunked body
-            if callbacks.body:
-                pending.extend(callbacks.body)
-                callbacks.body = []
-                callbacks.joinable = False
-            if end is not None:
-                pending.append(end)
-        if pending:
-            event = pending.popleft()
-            if isinstance(event, bytes):
-                return event
-            if isinstance(event, ParseError):
-                raise event
-            return self._end_of_message()
-        if self._closed:
-            raise ParseError(
-                "peer closed connection without sending complete message body: "
-                "incomplete chunked read"
-            )
-        return NEED_DATA
-
-    def _feed_chunked(self, buffer: bytearray) -> ParseError | _Marker | None:
-        """Feed llhttp the buffered body up to and including the next ``\\r\\n\\r\\n``.
-
-        A chunked body ends with one (the last chunk's line, any trailer fields, an empty
-        line), so llhttp can only finish the message at the end of what it is fed, and the
-        bytes after it stay in the buffer for the next request.
-
-        Returns:
-            ``END_OF_MESSAGE`` if the body is complete, the ``ParseError`` that ends it, or
-            None if more is to come.
-        """
-        tail = self._tail
-        cut = -1
-        if tail:  # an end that straddles the previous piece and this one
-            probe = tail + bytes(buffer[:3])
-            found = probe.find(b"\r\n\r\n")
-            if found != -1:
-                cut = found + 4 - len(tail)
-        if cut == -1:
-            found = buffer.find(b"\r\n\r\n")
-            cut = found + 4 if found != -1 else len(buffer)
-        if cut >= len(buffer):
-            piece = bytes(buffer)
-            buffer.clear()
-        else:
-            piece = bytes(buffer[:cut])
-            del buffer[:cut]
-        self._tail = (tail + piece)[-3:] if len(piece) < 3 else piece[-3:]
-        callbacks = self._callbacks
-        llhttp = self._llhttp
-        if llhttp is None or callbacks is None:  # pragma: no cover - _head_event sets both
-            raise RuntimeError("no llhttp parser for a chunked body")
-        callbacks.progress = False
-        try:
-            llhttp.feed_data(piece)
-        except httptools.HttpParserError as exc:
-            return ParseError(f"invalid chunked body: {exc}")
-        if callbacks.complete:
-            return END_OF_MESSAGE
-        if callbacks.progress:
-            self._stalled = 0
-            return None
-        # No body byte and no chunk end: a chunk-size line or the trailer section is still
-        # arriving. h11 buffers those whole and answers 431 past max_header_size; llhttp
-        # would stream them without end (and httptools joins a field's pieces in memory).
-        self._stalled += len(piece)
-        if self._stalled > self._max_header_size:
-            return ParseError(f"a chunk line or trailer is over {self._max_header_size} bytes", 431)
-        return None
-
     def _end_of_message(self) -> _Marker:
         """h11's transitions on ``EndOfMessage``: a switch proposal wins over keep-alive."""
         if self._switching:
@@ -456,7 +334,6 @@ class HttptoolsParser:
             self._state = _DONE
         else:
             self._state = _MUST_CLOSE
-        self._llhttp = None
         return END_OF_MESSAGE
 
     def _hand_to_h11(self) -> RequestHead | bytes | _Marker:
@@ -468,22 +345,19 @@ class HttptoolsParser:
             buffer.clear()
         if self._closed:
             parser.receive_data(b"")
-        self._h11 = parser
+        self._delegate = parser
         self._search_from = 0
         return parser.next_event()
 
     # -- the next cycle ----------------------------------------------------------------------
 
     def start_next_cycle(self) -> None:
-        h11_parser = self._h11
-        if h11_parser is not None:
-            self._buffer = bytearray(h11_parser.trailing_data)
-            self._h11 = None
+        delegate = self._delegate
+        if delegate is not None:
+            self._buffer = bytearray(delegate.trailing_data)
+            self._delegate = None
         self._state = _IDLE
         self._search_from = 0
-        self._llhttp = None
-        self._callbacks = None
-        self._pending = None
         self._chunked = False
         self._switching = False
         self._keep_alive = True
@@ -494,24 +368,24 @@ class HttptoolsParser:
     def trailing_data(self) -> bytes:
         """Bytes received and not parsed yet, exactly: a pipelined request, or after an
         upgrade request, the new protocol's first bytes."""
-        if self._h11 is not None:
-            return self._h11.trailing_data
+        if self._delegate is not None:
+            return self._delegate.trailing_data
         return bytes(self._buffer)
 
     @property
     def request_complete(self) -> bool:
-        if self._h11 is not None:
-            return self._h11.request_complete
+        if self._delegate is not None:
+            return self._delegate.request_complete
         return self._state == _DONE or self._state == _MUST_CLOSE
 
     @property
     def in_request(self) -> bool:
-        if self._h11 is not None:
-            return self._h11.in_request
+        if self._delegate is not None:
+            return self._delegate.in_request
         return self._state != _IDLE or bool(self._buffer)
 
     @property
     def failed(self) -> bool:
-        if self._h11 is not None:
-            return self._h11.failed
+        if self._delegate is not None:
+            return self._delegate.failed
         return self._state == _ERROR
