@@ -20,9 +20,11 @@ For each attack and each ``--http`` parser, in turn (every step is bounded):
    (``utime + stime`` of ``/proc/PID/stat``), then runs the attack from this process (its
    threads pinned to core 1 as well). A sampler reads ``VmRSS`` every 20 ms and kills the
    server if it passes ``--rss-cap-mib`` (6 GiB): the outcome then says "killed at N GiB".
-4. Once the attack has stopped by itself (each is bounded in count and in time), waits 0.5 s,
-   reads the CPU time again and the peak RSS (``VmHWM``, or the last sample if the server was
-   killed), stops the canary, and keeps the canary's requests that started during the attack.
+4. Once the attack has stopped by itself (each is bounded in count and in time), waits until
+   the server is quiet (under 10% of a core over 0.5 s, at most 30 s: it may still be working
+   through what the attack sent), reads the CPU time again and the peak RSS (``VmHWM``, or the
+   largest sample if the server was killed), stops the canary, and keeps the canary's
+   requests that started between the attack's start and that quiet point.
 5. Stops the server (SIGTERM, SIGKILL after 3 s).
 
 The attacks (every byte goes to 127.0.0.1; frames are built once, before the clock starts):
@@ -39,7 +41,9 @@ The attacks (every byte goes to 127.0.0.1; frames are built once, before the clo
 - ``fragments``, ``fragments-1m``: on one connection to ``/echo`` without compression, a
   binary frame without FIN, then 3,000,000 (or 1,000,000) empty continuation frames (6 bytes
   each), then a FIN continuation carrying ``end``; the rate is frames over the time from the
-  first byte to the echo (or to the server's close).
+  first byte to the echo (or to the server's close). The server runs with
+  ``--ws-ping-interval 0``: the flood cannot answer a ping in time, and the ping timeout
+  (1011) is not the defence measured.
 - ``chunks``: ``POST /drain`` with a chunked body of 1,000,000 one-byte chunks (6 MB).
 
 It prints a Markdown table; ``--json PATH`` also writes the rows as JSON. Linux only
@@ -52,6 +56,7 @@ import argparse
 import base64
 import json
 import os
+import platform
 import re
 import select
 import shlex
@@ -81,7 +86,9 @@ STOP_TIMEOUT: Final = 3.0  # seconds between SIGTERM and SIGKILL
 CANARY_INTERVAL: Final = 0.1  # seconds between the canary's requests
 CANARY_TIMEOUT: Final = 10.0  # seconds a canary request may take before it counts as failed
 CANARY_WARM_UP: Final = 0.5  # seconds of canary traffic before the baseline is read
-SETTLE: Final = 0.5  # seconds after the attack before the CPU time is read again
+QUIET_WINDOW: Final = 0.5  # seconds over which the server's CPU use says it is quiet again
+QUIET_CPU: Final = 0.1  # the share of one core below which the server counts as quiet
+QUIET_MAX: Final = 30.0  # seconds after the attack the wait for quiet may last
 SAMPLE_INTERVAL: Final = 0.02  # seconds between RSS samples
 READ_SIZE: Final = 65536  # bytes
 MIB: Final = 1024 * 1024  # bytes
@@ -337,7 +344,17 @@ class Server:
         self.process.wait()
 
 
-def server_command(args: argparse.Namespace, parser: str) -> list[str]:
+SERVER_EXTRA: Final[dict[str, tuple[str, ...]]] = {
+    # The flood's sender cannot answer a ping in time (its pong would queue behind megabytes
+    # of frames in the socket buffers), and the ping timeout is not what is measured here.
+    "fragments": ("--ws-ping-interval", "0"),
+    "fragments-1m": ("--ws-ping-interval", "0"),
+}
+
+
+def server_command(args: argparse.Namespace, parser: str, attack: str) -> list[str]:
+    """The server's command line for ``attack``: ``--server-cmd`` or ``python -m trio_asgi``,
+    then the attack's own options (:data:`SERVER_EXTRA`), pinned with taskset."""
     if args.server_cmd:
         template = args.server_cmd.format(
             python=sys.executable, app_dir=BENCH_DIR, http=parser, app=APP, host=HOST
@@ -359,6 +376,7 @@ def server_command(args: argparse.Namespace, parser: str) -> list[str]:
             parser,
             APP,
         ]
+    command += SERVER_EXTRA.get(attack, ())
     return ["taskset", "-c", SERVER_CORE, *command] if args.pin else command
 
 
@@ -761,6 +779,7 @@ class Row:
     canary_max_ms: float = 0.0
     canary_failures: int = 0
     outcome: str = ""
+    load_average: float = 0.0  # the machine's 1-minute load average at the attack's end
 
 
 def counts(args: argparse.Namespace) -> dict[str, tuple[int, int]]:
@@ -794,6 +813,20 @@ RUNNERS: Final[dict[str, Callable[[Plan], str]]] = {
 }
 
 
+def wait_quiet(server: Server) -> float:
+    """Wait until the server has used less than QUIET_CPU of a core over QUIET_WINDOW (it is
+    done with what the attack left it), or QUIET_MAX; when that was (``time.monotonic()``)."""
+    give_up = time.monotonic() + QUIET_MAX
+    while True:
+        before = server.cpu
+        time.sleep(QUIET_WINDOW)  # the sampler updates server.cpu meanwhile
+        now = time.monotonic()
+        if server.cpu - before < QUIET_CPU * QUIET_WINDOW or now >= give_up:
+            return now
+        if server.process.poll() is not None:
+            return now
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
@@ -801,7 +834,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def run_attack(args: argparse.Namespace, name: str, parser: str) -> Row:
     row = Row(attack=name, parser=parser)
-    server = Server(server_command(args, parser), server_env(args))
+    server = Server(server_command(args, parser, name), server_env(args))
     canary_process: Canary | None = None
     try:
         server.wait_listening()
@@ -826,10 +859,10 @@ def run_attack(args: argparse.Namespace, name: str, parser: str) -> Row:
             row.outcome = RUNNERS[name](plan)
         except (HandshakeError, OSError) as exc:
             row.outcome = f"attack failed: {exc}"
-        finished = time.monotonic()
-        time.sleep(SETTLE)
+        finished = wait_quiet(server)
         server.stop_sampling(sampler)
         server.read()
+        row.load_average = os.getloadavg()[0]
         samples = canary_process.stop()
         canary_process = None
         row.baseline_mib = baseline / 1024
@@ -857,7 +890,7 @@ def run_attack(args: argparse.Namespace, name: str, parser: str) -> Row:
     return row
 
 
-def render(rows: list[Row]) -> str:
+def render(rows: list[Row], command_line: list[str]) -> str:
     lines = [
         "| attack | parser | peak RSS MiB | RSS growth MiB | CPU s | canary p50 / p99 / max ms "
         "| canary failures | outcome |",
@@ -870,6 +903,15 @@ def render(rows: list[Row]) -> str:
             f"{row.canary_max_ms:.0f} | {row.canary_failures} of {row.canary_requests} "
             f"| {row.outcome.replace('|', '/')} |"
         )
+    if rows:
+        loads = [row.load_average for row in rows]
+        lines += [
+            "",
+            f"`{' '.join(['python', 'bench/attacks.py', *command_line])}` on "
+            f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+            f"{platform.python_implementation()} {platform.python_version()}; the machine's 1-minute load average at the attacks' "
+            f"ends: {min(loads):.1f} to {max(loads):.1f}.",
+        ]
     return "\n".join(lines)
 
 
@@ -906,7 +948,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=120.0,
+        default=180.0,
         help="seconds any one attack may take at most (default: %(default)s)",
     )
     parser.add_argument(
@@ -948,7 +990,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"attacks: {name} ({parser})...", file=sys.stderr, flush=True)
             rows.append(run_attack(args, name, parser))
             print(f"attacks:   {rows[-1].outcome}", file=sys.stderr, flush=True)
-    print(render(rows))
+    print(render(rows, argv))
     if args.json:
         args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")
     return 0
