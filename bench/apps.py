@@ -11,8 +11,6 @@
 
 from typing import Any
 
-import trio
-
 HELLO = b"Hello, world!"
 _HEADERS = [
     (b"content-type", b"text/plain; charset=utf-8"),
@@ -126,6 +124,8 @@ async def attack(scope: Any, receive: Any, send: Any) -> None:
     elif kind == "websocket" and scope["path"] == "/sink":
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
+        import trio  # here: run.py serves this module on asyncio servers too
+
         await trio.sleep_forever()  # never receives: cancelled after the client leaves
     else:
         await app(scope, receive, send)

@@ -271,9 +271,10 @@ def cpu_seconds(pid: int) -> float:
 class Server:
     """The server subprocess: its port, its stderr's last lines, its memory and CPU."""
 
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
         self.process = subprocess.Popen(
             command,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -381,6 +382,8 @@ def server_command(args: argparse.Namespace, parser: str, attack: str) -> list[s
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
+    """The server's environment: ``--src`` first on ``PYTHONPATH``. The server also runs in
+    ``--src`` (``python -m`` puts the working directory before ``PYTHONPATH``)."""
     src = str(Path(args.src).resolve())
     return {
         **os.environ,
@@ -638,7 +641,7 @@ def queue_fill(plan: Plan) -> str:
     run_threads(queue_connection, plan.connections, plan, pool, tally)
     return (
         f"{len(pool[0]) // 1024} KiB/msg; {tally.summary()}; "
-        f"{tally.blocked} of {plan.connections} blocked (server stopped reading)"
+        f"a send blocked {QUEUE_SEND_BLOCKED:.0f} s on {tally.blocked} of {plan.connections}"
     )
 
 
@@ -834,7 +837,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def run_attack(args: argparse.Namespace, name: str, parser: str) -> Row:
     row = Row(attack=name, parser=parser)
-    server = Server(server_command(args, parser, name), server_env(args))
+    server = Server(server_command(args, parser, name), server_env(args), Path(args.src).resolve())
     canary_process: Canary | None = None
     try:
         server.wait_listening()
@@ -890,7 +893,28 @@ def run_attack(args: argparse.Namespace, name: str, parser: str) -> Row:
     return row
 
 
-def render(rows: list[Row], command_line: list[str]) -> str:
+def describe_source(src: str) -> str:
+    """``src``'s path and, if it is a git checkout, its commit (``path @ abc1234``), marked
+    if its ``trio_asgi/`` has changes not committed."""
+    path = Path(src).resolve()
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return str(path)
+    dirty = subprocess.run(
+        ["git", "-C", str(path), "status", "--porcelain", "--", "trio_asgi"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{path} @ {commit}{' (trio_asgi modified)' if dirty else ''}"
+
+
+def render(rows: list[Row], command_line: list[str], source: str) -> str:
     lines = [
         "| attack | parser | peak RSS MiB | RSS growth MiB | CPU s | canary p50 / p99 / max ms "
         "| canary failures | outcome |",
@@ -907,9 +931,10 @@ def render(rows: list[Row], command_line: list[str]) -> str:
         loads = [row.load_average for row in rows]
         lines += [
             "",
-            f"`{' '.join(['python', 'bench/attacks.py', *command_line])}` on "
+            f"`{shlex.join(['python', 'bench/attacks.py', *command_line])}` (server: {source}) on "
             f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
-            f"{platform.python_implementation()} {platform.python_version()}; the machine's 1-minute load average at the attacks' "
+            f"{platform.python_implementation()} {platform.python_version()}; "
+            "the machine's 1-minute load average at the attacks' "
             f"ends: {min(loads):.1f} to {max(loads):.1f}.",
         ]
     return "\n".join(lines)
@@ -990,7 +1015,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"attacks: {name} ({parser})...", file=sys.stderr, flush=True)
             rows.append(run_attack(args, name, parser))
             print(f"attacks:   {rows[-1].outcome}", file=sys.stderr, flush=True)
-    print(render(rows, argv))
+    print(render(rows, argv, describe_source(args.src)))
     if args.json:
         args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")
     return 0
