@@ -4,6 +4,9 @@
   once, so what is measured is the server, not the app.
 - :func:`app`: what ``bench/run.py`` serves: ``/`` as :func:`hello`, ``POST /echo``, a 1 MiB
   ``/stream`` in 64 KiB chunks, and a WebSocket echo.
+- :func:`attack`: what ``bench/attacks.py`` serves: ``/`` as :func:`hello`, ``POST /drain``
+  (reads the body, answers its length), and WebSocket on ``/sink`` (accepts, never receives
+  again) or any other path (echo).
 """
 
 from typing import Any
@@ -89,3 +92,40 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
                 await send({"type": "websocket.send", "text": message.get("text") or ""})
     elif kind == "lifespan":
         await hello(scope, receive, send)
+
+
+async def attack(scope: Any, receive: Any, send: Any) -> None:
+    """The app ``bench/attacks.py`` serves, routed by path:
+
+    - ``GET /``: what :func:`hello` answers (the canary's request).
+    - ``POST /drain``: reads the whole body without keeping it, answers its length in bytes
+      as the body (``1000000``), so the app holds no more than one body message at a time.
+    - WebSocket ``/sink``: receives ``websocket.connect``, accepts, then never calls
+      ``receive`` again (sleeps until cancelled): the server's receive queue fills up.
+    - WebSocket on any other path: every message sent back as it came.
+
+    Whether the accept negotiates permessage-deflate is the server's choice
+    (``--ws-per-message-deflate``, on by default) and the client's offer.
+    """
+    kind = scope["type"]
+    if kind == "http" and scope["path"] == "/drain":
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            if message["type"] == "http.disconnect":
+                return
+        body = str(size).encode()
+        headers = [_HEADERS[0], (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    elif kind == "websocket" and scope["path"] == "/sink":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        import trio  # here: run.py serves this module on asyncio servers too
+
+        await trio.sleep_forever()  # never receives: cancelled after the client leaves
+    else:
+        await app(scope, receive, send)
