@@ -20,8 +20,8 @@ Limits on what a peer can make the server hold or do (RFC 6455 section 10.4):
 - A message is refused with 1009 once it counts more than ``ws_max_size`` bytes: its
   payload (UTF-8 bytes for text), after decompression, where every frame but a message's
   last counts as at least ``FRAGMENT_MIN_SIZE`` bytes, so a flood of empty fragments
-  reaches the limit as the bytes it sends do. Fragments are joined as they arrive (a
-  ``bytearray`` or ``io.StringIO``), never kept as separate objects.
+  reaches the limit as the bytes it sends do. Fragments are joined as they arrive, into
+  one ``bytearray`` (text as UTF-8), never kept as separate objects.
 - Compressed messages are inflated by ``BudgetedPerMessageDeflate`` (``_ws_deflate.py``)
   within what is left of ``ws_max_size``, and wsproto gets at most ``DEFLATE_FEED_SIZE``
   compressed bytes per call, so one call inflates at most ~2 MiB.
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import io
 import os
 import struct
 from collections import deque
@@ -151,7 +150,7 @@ class WebSocketSession:
         self._parsing = False  # a task is in _drain (the reader, or the app in accept/receive)
         self._accepted = False  # frames are parsed only once the app accepted
         self._inflater: BudgetedPerMessageDeflate | None = None  # once negotiated
-        self._fragments: bytearray | io.StringIO | None = None  # the message so far, joined
+        self._fragments: bytearray | None = None  # the message so far (text as UTF-8)
         self._message_size = 0  # counted bytes of the message in progress
         self._frame_size = 0  # payload bytes of the frame in progress
         self._reading = True  # False once nothing more can be parsed
@@ -301,11 +300,12 @@ class WebSocketSession:
             return size
         fragments = self._fragments
         if event.message_finished:
+            message: str | bytes | bytearray
             if fragments is None:  # a message in one piece: no copy, no join
                 message = data
-            elif isinstance(fragments, io.StringIO):
-                fragments.write(cast(str, data))
-                message = fragments.getvalue()
+            elif text:
+                fragments += cast(str, data).encode("utf-8")
+                message = fragments.decode("utf-8")  # wsproto checked it, piece by piece
             else:
                 fragments += cast(bytes, data)
                 message = bytes(fragments)
@@ -317,12 +317,10 @@ class WebSocketSession:
             self._queued_size += counted
             self._wake()
         else:
+            # Joined as they arrive. Text as UTF-8: a str may take 4 bytes a character.
             if fragments is None:
-                fragments = self._fragments = io.StringIO() if text else bytearray()
-            if isinstance(fragments, io.StringIO):
-                fragments.write(cast(str, data))
-            else:
-                fragments += cast(bytes, data)
+                fragments = self._fragments = bytearray()
+            fragments += cast(str, data).encode("utf-8") if text else cast(bytes, data)
             self._message_size = counted
         return size
 
@@ -338,7 +336,8 @@ class WebSocketSession:
         """A ping, pong or close (wsproto's own report of a parse failure included)."""
         ws = self._ws
         if isinstance(event, Ping):
-            out += ws.send(event.response())
+            if ws.state is ConnectionState.OPEN:  # no pong after our close frame (wsproto's rule)
+                out += ws.send(event.response())
         elif isinstance(event, Pong):
             if self._pong is not None:
                 self._pong.set()
