@@ -129,6 +129,27 @@ async def test_a_deflate_bomb_is_refused_with_1009_before_it_is_inflated(
     await served.done.wait()
 
 
+async def test_a_refused_compressed_message_is_dropped_at_once(nursery: trio.Nursery) -> None:
+    """A bomb in fragments: what was inflated of it is let go with the 1009, not held until
+    the connection ends."""
+    app = Recorder()
+    # Larger than what one piece of compressed input can inflate to: pieces are accepted
+    # and joined before the budget runs out.
+    served, client = await open_ws(nursery, app, deflate=True, ws_max_size=5 * MIB)
+    payload = deflated(bytes(16 * MIB))
+    bomb = frame(BINARY, payload[:4000], fin=False, rsv=0b100)
+    bomb += frame(CONTINUATION, payload[4000:], fin=False)
+    with traced() as memory:
+        await client.stream.send_all(bomb)
+        close = await client.expect_close()
+        await app.disconnected.wait()
+    assert close.code == 1009
+    held, _ = memory
+    assert held < 256 * KIB, f"{held} bytes still held after the 1009"
+    assert served.connection.websocket is not None  # the session is still there
+    await served.done.wait()
+
+
 async def test_frames_that_come_before_the_accept_have_the_same_budget(
     nursery: trio.Nursery,
 ) -> None:

@@ -328,6 +328,10 @@ class WebSocketSession:
         """Refuse the message in progress with 1009; the rest of it is never parsed."""
         out += self._close_frame(CLOSE_TOO_BIG, "message too big")
         self._set_disconnect(CLOSE_TOO_BIG, "message too big")
+        self._stop_parsing()
+
+    def _stop_parsing(self) -> None:
+        """Nothing more is parsed: drop the message in progress and the unparsed bytes."""
         self._reading = False
         self._fragments = None
         self._inbox.clear()
@@ -353,11 +357,11 @@ class WebSocketSession:
             # else: the reply to our close frame: the close handshake is complete
             self._set_disconnect(code, reason)
             self._phase = _Phase.CLOSED
-            self._reading = False
+            self._stop_parsing()
 
     def _lost(self) -> None:
         """The TCP connection ended without a close handshake: 1006 for the app."""
-        self._reading = False
+        self._stop_parsing()
         if self._phase is not _Phase.CLOSED:
             self._phase = _Phase.CLOSED
         self._set_disconnect(CLOSE_ABNORMAL, "")
