@@ -256,6 +256,37 @@ async def test_a_full_queue_stops_parsing_inside_one_read(nursery: trio.Nursery)
     await served.done.wait()
 
 
+async def test_the_message_being_received_counts_toward_the_queue_bound(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A queued message of 600 bytes, then fragments of another: parsing stops once the two
+    hold ws_max_size (1000) bytes, so the ping after them waits for the app."""
+    go = trio.Event()
+    received: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await go.wait()
+        while (message := await receive())["type"] != "websocket.disconnect":
+            received.append(message)
+
+    served, client = await open_ws(nursery, app, ws_max_size=1000)
+    burst = frame(BINARY, b"a" * 600)
+    burst += frame(BINARY, b"b" * 300, fin=False) + frame(CONTINUATION, b"c" * 300, fin=False)
+    burst += frame(PING, b"p") + frame(CONTINUATION, b"d" * 300)
+    await client.stream.send_all(burst)
+    with trio.move_on_after(10):
+        await client.next_event()
+        raise AssertionError("the ping was answered while the app held the queue")
+    go.set()
+    assert isinstance(await client.next_event(), Pong)
+    await trio.testing.wait_all_tasks_blocked()
+    assert [m["bytes"] for m in received] == [b"a" * 600, b"b" * 300 + b"c" * 300 + b"d" * 300]
+    await served.client.aclose()
+    await served.done.wait()
+
+
 # -- fragment floods ---------------------------------------------------------------------
 
 

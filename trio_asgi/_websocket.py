@@ -25,9 +25,10 @@ Limits on what a peer can make the server hold or do (RFC 6455 section 10.4):
 - Compressed messages are inflated by ``BudgetedPerMessageDeflate`` (``_ws_deflate.py``)
   within what is left of ``ws_max_size``, and wsproto gets at most ``DEFLATE_FEED_SIZE``
   compressed bytes per call, so one call inflates at most ~2 MiB.
-- Queued messages: the reader stops parsing (and reading) while ``ws_max_queue`` messages,
-  or ``ws_max_size`` bytes of messages, wait for the app's ``receive()``; bytes already read
-  wait unparsed in ``_inbox`` (at most one read, 64 KiB, plus ``PENDING_LIMIT``).
+- Queued messages: the reader stops parsing (and reading) while ``ws_max_queue`` messages
+  wait for the app's ``receive()``, or while those and the message being received hold
+  ``ws_max_size`` bytes; bytes already read wait unparsed in ``_inbox`` (at most one read,
+  64 KiB, plus ``PENDING_LIMIT``).
 - Fairness: parsing runs in steps of at most ``EVENTS_PER_STEP`` wsproto events and
   ``STEP_SIZE`` bytes, with a checkpoint between steps. A read that parses in one step (an
   echo's usual read: one message) costs no extra await. The handshake (101, or the 403 / denial
@@ -199,10 +200,16 @@ class WebSocketSession:
             self._ping_scope.cancel()
 
     def _queue_full(self) -> bool:
-        """Whether the app's queue holds ``ws_max_queue`` messages or ``ws_max_size`` bytes."""
-        return (
-            len(self._received) >= self.config.ws_max_queue
-            or self._queued_size >= self.config.ws_max_size
+        """Whether parsing waits for the app: ``ws_max_queue`` messages wait for it, or the
+        waiting messages and the one being received hold ``ws_max_size`` bytes.
+
+        With nothing queued, the message in progress may grow to ``ws_max_size`` (the app
+        has nothing to take); so a connection holds at most about ``2 * ws_max_size`` bytes
+        of messages, the copy that ends a fragmented message included.
+        """
+        queued = self._queued_size
+        return len(self._received) >= self.config.ws_max_queue or (
+            queued > 0 and queued + self._message_size >= self.config.ws_max_size
         )
 
     async def _drain(self) -> None:
