@@ -274,7 +274,7 @@ class WebSocketSession:
                 if not self._reading:
                     self._held = False
                     return bytes(out)
-                if events_left <= 0 or work >= STEP_SIZE or self._queue_full():
+                if events_left <= 0 or work >= STEP_SIZE or (self._received and self._queue_full()):
                     return bytes(out)  # _held stays True: wsproto may have more
             self._held = False
         return bytes(out)
