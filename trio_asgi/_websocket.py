@@ -11,9 +11,27 @@ session lives in the same connection nursery::
     └── ping task (WebSocketSession.keepalive)  after accept, when ws_ping_interval > 0,
                                            inside its own cancel scope (ended with the reader)
 
-wsproto is sans-IO like the HTTP/1.1 parsers: :meth:`WebSocketSession._feed` turns received
+wsproto is sans-IO like the HTTP/1.1 parsers: :meth:`WebSocketSession._step` turns received
 bytes into ASGI events and into the bytes we owe the peer (pongs, close replies),
-synchronously; only writing those bytes is awaited. The handshake (101, or the 403 / denial
+synchronously; only writing those bytes is awaited.
+
+Limits on what a peer can make the server hold or do (RFC 6455 section 10.4):
+
+- A message is refused with 1009 once it counts more than ``ws_max_size`` bytes: its
+  payload (UTF-8 bytes for text), after decompression, where every frame but a message's
+  last counts as at least ``FRAGMENT_MIN_SIZE`` bytes, so a flood of empty fragments
+  reaches the limit as the bytes it sends do. Fragments are joined as they arrive, into
+  one ``bytearray`` (text as UTF-8), never kept as separate objects.
+- Compressed messages are inflated by ``BudgetedPerMessageDeflate`` (``_ws_deflate.py``)
+  within what is left of ``ws_max_size``, and wsproto gets at most ``DEFLATE_FEED_SIZE``
+  compressed bytes per call, so one call inflates at most ~2 MiB.
+- Queued messages: the reader stops parsing (and reading) while ``ws_max_queue`` messages
+  wait for the app's ``receive()``, or while those and the message being received hold
+  ``ws_max_size`` bytes; bytes already read wait unparsed in ``_inbox`` (at most one read,
+  64 KiB, plus ``PENDING_LIMIT``).
+- Fairness: parsing runs in steps of at most ``EVENTS_PER_STEP`` wsproto events and
+  ``STEP_SIZE`` bytes, with a checkpoint between steps. A read that parses in one step (an
+  echo's usual read: one message) costs no extra await. The handshake (101, or the 403 / denial
 response) is wsproto's too, so its checks (``Sec-WebSocket-Key``, version 13,
 ``Connection: upgrade``) give a malformed handshake a 400 or 426 that names what is missing.
 
@@ -45,13 +63,14 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
 from ._scope import check_message_type, check_response_body, check_response_start, websocket_scope
 from ._types import Message
+from ._ws_deflate import BudgetedPerMessageDeflate
 
 if TYPE_CHECKING:
     from ._http11 import HTTP11Connection
@@ -62,6 +81,10 @@ __all__ = ["WebSocketSession"]
 CLOSE_TIMEOUT: Final = 5.0  # seconds we wait for the peer's close frame after sending ours
 PING_CLOSE_TIMEOUT: Final = 1.0  # seconds to try a 1011 close frame on a peer that missed a pong
 PENDING_LIMIT: Final = 64 * 1024  # bytes of early frames held until the app accepts (64 KiB)
+EVENTS_PER_STEP: Final = 128  # wsproto events parsed between two checkpoints of the reader
+STEP_SIZE: Final = 1024 * 1024  # bytes (read and inflated) parsed between checkpoints (1 MiB)
+DEFLATE_FEED_SIZE: Final = 2048  # compressed bytes per wsproto call: <= ~2 MiB inflated (2 KiB)
+FRAGMENT_MIN_SIZE: Final = 6  # bytes every frame but a message's last counts as at least
 CLOSE_NORMAL: Final = 1000
 CLOSE_ABNORMAL: Final = 1006  # never sent: reported when the TCP connection just dropped
 CLOSE_TOO_BIG: Final = 1009
@@ -117,12 +140,20 @@ class WebSocketSession:
         self._ping_scope = trio.CancelScope()
         self._phase = _Phase.CONNECTING
         self._connect_sent = False
-        self._received: deque[Message] = deque()
+        self._received: deque[tuple[Message, int]] = deque()  # (message, its counted size)
+        self._queued_size = 0  # bytes of the messages in _received
         self._disconnect: Message | None = None
         self._waiter: trio.Event | None = None
-        self._pending = bytearray()  # frames that arrived before the app accepted
-        self._fragments: list[bytes | bytearray | str] = []
-        self._fragments_size = 0
+        # Bytes read but not yet handed to wsproto: frames that arrived before the app
+        # accepted, or that wait while the queue is full or for the next parsing step.
+        self._inbox = bytearray()
+        self._held = False  # wsproto may hold parsed frames we have not taken yet
+        self._parsing = False  # a task is in _drain (the reader, or the app in accept/receive)
+        self._accepted = False  # frames are parsed only once the app accepted
+        self._inflater: BudgetedPerMessageDeflate | None = None  # once negotiated
+        self._fragments: bytearray | None = None  # the message so far (text as UTF-8)
+        self._message_size = 0  # counted bytes of the message in progress
+        self._frame_size = 0  # payload bytes of the frame in progress
         self._reading = True  # False once nothing more can be parsed
         self._pong: trio.Event | None = None
         self._shutting_down = False
@@ -131,80 +162,213 @@ class WebSocketSession:
     # -- the reader task -------------------------------------------------------------------
 
     async def read_frames(self, leftover: bytes) -> None:
-        """The reader task, from the upgrade on: socket bytes -> wsproto -> ASGI events."""
-        self._pending += leftover
+        """The reader task, from the upgrade on: socket bytes -> wsproto -> ASGI events.
+
+        Backpressure: it reads nothing while the app has a full queue (see
+        :meth:`_queue_full`) or while ``PENDING_LIMIT`` bytes wait for the accept.
+        """
+        self._inbox += leftover
         conn = self._conn
         try:
             while self._reading:
-                if len(self._received) >= self.config.ws_max_queue or (
-                    len(self._pending) >= PENDING_LIMIT
-                ):
-                    await self._conn.wait_for_resume()  # backpressure: the app is behind
+                if self._held or self._inbox:  # a backlog: parse it before reading more
+                    if self._accepted and not self._parsing:
+                        if not self._queue_full():
+                            await self._drain()
+                            continue
+                    elif len(self._inbox) < PENDING_LIMIT and not self._held:
+                        pass  # not accepted yet (or the app is parsing): read on, up to a limit
+                    else:
+                        await conn.wait_for_resume()
+                        continue
+                if self._queue_full():
+                    await conn.wait_for_resume()  # backpressure: the app is behind
                     continue
                 data = await conn.receive_some()
                 if not data:
                     self._lost()
                     return
-                if self._phase is _Phase.CONNECTING or self._phase is _Phase.DENYING:
-                    self._pending += data  # frames are parsed only once accepted
-                    continue
-                await self._flush(self._feed(bytes(data)))
+                if not self._accepted or self._parsing or self._inbox:
+                    self._inbox += data  # parsed once accepted, or after what came before
+                elif self._inflater is not None and len(data) > DEFLATE_FEED_SIZE:
+                    self._inbox += data  # inflated in bounded pieces by _drain
+                else:
+                    # The hot path: the read usually parses in this one step, with no
+                    # checkpoint but the write; if not, the backlog branch above goes on.
+                    await self._flush(self._step(data))
         finally:
             self._ping_scope.cancel()
 
-    def _feed(self, data: bytes) -> bytes:
-        """Hand ``data`` to wsproto and its events to the app; return the bytes we owe."""
+    def _queue_full(self) -> bool:
+        """Whether parsing waits for the app: ``ws_max_queue`` messages wait for it, or the
+        waiting messages and the one being received hold ``ws_max_size`` bytes.
+
+        With nothing queued, the message in progress may grow to ``ws_max_size`` (the app
+        has nothing to take); so a connection holds at most about ``2 * ws_max_size`` bytes
+        of messages, the copy that ends a fragmented message included.
+        """
+        queued = self._queued_size
+        return len(self._received) >= self.config.ws_max_queue or (
+            queued > 0 and queued + self._message_size >= self.config.ws_max_size
+        )
+
+    async def _drain(self) -> None:
+        """Parse the backlog (``_inbox`` and what wsproto holds) in bounded steps.
+
+        A checkpoint before each step lets other tasks run; it stops when the backlog is
+        parsed, the queue is full or reading has ended. One task at a time: the reader, or
+        the app task in accept (frames that came early) or in ``receive()`` (a backlog the
+        reader left while the queue was full).
+        """
+        if self._parsing:
+            return
+        self._parsing = True
+        try:
+            while self._reading and (self._held or self._inbox) and not self._queue_full():
+                await trio.lowlevel.checkpoint()
+                if not self._reading:
+                    break  # ended meanwhile (the peer left, a ping timeout)
+                await self._flush(self._step(None))
+        finally:
+            self._parsing = False
+            self._conn.resume_reading()
+
+    def _step(self, data: bytes | None) -> bytes:
+        """One bounded parsing step: ``data`` (else the backlog) -> wsproto -> ASGI events.
+
+        A step ends after ``EVENTS_PER_STEP`` events or ``STEP_SIZE`` bytes, once the queue
+        is full, or when the input is parsed; with permessage-deflate, wsproto is fed at
+        most ``DEFLATE_FEED_SIZE`` compressed bytes at a time. Events wsproto still holds
+        are taken by the next step (``_held``).
+
+        Returns:
+            the bytes we owe the peer (pongs, our close frame).
+        """
         ws = self._ws
-        ws.receive_data(data)
         out = bytearray()
-        for event in ws.events():
-            event_type = type(event)
-            # type() first: wsproto's events are ABCs, and isinstance() on them is slow.
-            if event_type is BytesMessage or event_type is TextMessage:
-                event = cast("BytesMessage | TextMessage", event)
-                if self._fragments_size + len(event.data) > self.config.ws_max_size:
-                    out += self._close_frame(CLOSE_TOO_BIG, "message too big")
-                    self._set_disconnect(CLOSE_TOO_BIG, "message too big")
-                    self._reading = False  # the rest of that message is never buffered
+        events_left = EVENTS_PER_STEP
+        work = 0
+        if data is not None:
+            ws.receive_data(data)
+            self._held = True
+            work = len(data)
+        while True:
+            if not self._held:
+                inbox = self._inbox
+                if not inbox or work >= STEP_SIZE:
                     break
-                self._fragments.append(event.data)
-                self._fragments_size += len(event.data)
-                if event.message_finished:
-                    self._deliver(event_type is TextMessage)
-            elif isinstance(event, Ping):
-                out += ws.send(event.response())
-            elif isinstance(event, Pong):
-                if self._pong is not None:
-                    self._pong.set()
-            elif isinstance(event, CloseConnection):
-                if ws.state is ConnectionState.OPEN:
-                    # wsproto's report of a parse failure (1002, 1007, ...): we close.
-                    out += self._close_frame(event.code, event.reason or "")
-                    self._set_disconnect(event.code, event.reason or "")
-                elif ws.state is ConnectionState.REMOTE_CLOSING:
-                    out += ws.send(event.response())  # the peer closed first: echo
-                    self._set_disconnect(event.code, event.reason or "")
-                else:  # the reply to our close frame: the close handshake is complete
-                    self._set_disconnect(event.code, event.reason or "")
-                self._phase = _Phase.CLOSED
-                self._reading = False
-                break
+                size = DEFLATE_FEED_SIZE if self._inflater is not None else len(inbox)
+                piece = bytes(inbox[:size])
+                del inbox[:size]
+                ws.receive_data(piece)
+                self._held = True
+                work += len(piece)
+            for event in ws.events():
+                events_left -= 1
+                event_type = type(event)
+                # type() first: wsproto's events are ABCs, and isinstance() on them is slow.
+                if event_type is BytesMessage or event_type is TextMessage:
+                    work += self._on_data(cast("BytesMessage | TextMessage", event), out)
+                else:
+                    self._on_control(event, out)
+                if not self._reading:
+                    self._held = False
+                    return bytes(out)
+                if events_left <= 0 or work >= STEP_SIZE or (self._received and self._queue_full()):
+                    return bytes(out)  # _held stays True: wsproto may have more
+            self._held = False
         return bytes(out)
 
-    def _deliver(self, text: bool) -> None:
-        fragments = self._fragments
-        if text:
-            message: Message = {"type": "websocket.receive", "text": "".join(fragments)}  # type: ignore[arg-type]
+    def _on_data(self, event: BytesMessage | TextMessage, out: bytearray) -> int:
+        """Count and join one piece of a data message; deliver it when it is complete.
+
+        Returns:
+            the piece's size in bytes (UTF-8 for text).
+        """
+        data = event.data
+        if type(data) is str:
+            text = True
+            size = len(data) if data.isascii() else len(data.encode("utf-8", "surrogatepass"))
         else:
-            message = {"type": "websocket.receive", "bytes": b"".join(fragments)}  # type: ignore[arg-type]
-        self._fragments = []
-        self._fragments_size = 0
-        self._received.append(message)
-        self._wake()
+            text = False
+            size = len(data)
+        counted = self._message_size + size
+        if not event.frame_finished:
+            self._frame_size += size
+        elif not event.message_finished:
+            # A fragment: it counts as at least FRAGMENT_MIN_SIZE bytes, so a flood of
+            # empty or tiny fragments reaches ws_max_size as the bytes it sends do.
+            frame_size = self._frame_size + size
+            if frame_size < FRAGMENT_MIN_SIZE:
+                counted += FRAGMENT_MIN_SIZE - frame_size
+            self._frame_size = 0
+        if counted > self.config.ws_max_size:
+            self._too_big(out)
+            return size
+        fragments = self._fragments
+        if event.message_finished:
+            message: str | bytes | bytearray
+            if fragments is None:  # a message in one piece: no copy, no join
+                message = data
+            elif text:
+                fragments += cast(str, data).encode("utf-8")
+                message = fragments.decode("utf-8")  # wsproto checked it, piece by piece
+            else:
+                fragments += cast(bytes, data)
+                message = bytes(fragments)
+            self._fragments = None
+            self._message_size = 0
+            self._frame_size = 0
+            key = "text" if text else "bytes"
+            self._received.append(({"type": "websocket.receive", key: message}, counted))
+            self._queued_size += counted
+            self._wake()
+        else:
+            # Joined as they arrive. Text as UTF-8: a str may take 4 bytes a character.
+            if fragments is None:
+                fragments = self._fragments = bytearray()
+            fragments += cast(str, data).encode("utf-8") if text else cast(bytes, data)
+            self._message_size = counted
+        return size
+
+    def _too_big(self, out: bytearray) -> None:
+        """Refuse the message in progress with 1009; the rest of it is never parsed."""
+        out += self._close_frame(CLOSE_TOO_BIG, "message too big")
+        self._set_disconnect(CLOSE_TOO_BIG, "message too big")
+        self._stop_parsing()
+
+    def _stop_parsing(self) -> None:
+        """Nothing more is parsed: drop the message in progress and the unparsed bytes."""
+        self._reading = False
+        self._fragments = None
+        self._inbox.clear()
+
+    def _on_control(self, event: object, out: bytearray) -> None:
+        """A ping, pong or close (wsproto's own report of a parse failure included)."""
+        ws = self._ws
+        if isinstance(event, Ping):
+            if ws.state is ConnectionState.OPEN:  # no pong after our close frame (wsproto's rule)
+                out += ws.send(event.response())
+        elif isinstance(event, Pong):
+            if self._pong is not None:
+                self._pong.set()
+        elif isinstance(event, CloseConnection):
+            code, reason = event.code, event.reason or ""
+            if ws.state is ConnectionState.OPEN:
+                # wsproto's report of a parse failure (1002, 1007, the inflater's 1009): we close.
+                if code == CLOSE_TOO_BIG:
+                    reason = "message too big"
+                out += self._close_frame(code, reason)
+            elif ws.state is ConnectionState.REMOTE_CLOSING:
+                out += ws.send(event.response())  # the peer closed first: echo
+            # else: the reply to our close frame: the close handshake is complete
+            self._set_disconnect(code, reason)
+            self._phase = _Phase.CLOSED
+            self._stop_parsing()
 
     def _lost(self) -> None:
         """The TCP connection ended without a close handshake: 1006 for the app."""
-        self._reading = False
+        self._stop_parsing()
         if self._phase is not _Phase.CLOSED:
             self._phase = _Phase.CLOSED
         self._set_disconnect(CLOSE_ABNORMAL, "")
@@ -340,19 +504,26 @@ class WebSocketSession:
 
         ``websocket.connect`` first; then ``websocket.receive`` messages in order; then
         ``websocket.disconnect`` with the close ``code`` and ``reason``, on every call and
-        without a checkpoint once known. Backpressure: when ``ws_max_queue`` messages wait
-        here, the reader stops reading the socket.
+        without a checkpoint once known. Backpressure: when ``ws_max_queue`` messages, or
+        messages of ``ws_max_size`` bytes in all, wait here, the reader stops reading the
+        socket.
         """
         if not self._connect_sent:
             self._connect_sent = True
             return {"type": "websocket.connect"}
         while True:
             if self._received:
-                message = self._received.popleft()
+                message, size = self._received.popleft()
+                self._queued_size -= size
                 self._conn.resume_reading()
                 return message
             if self._disconnect is not None:
                 return dict(self._disconnect)
+            if (self._held or self._inbox) and self._accepted and not self._parsing:
+                # The reader left a backlog (the queue was full) and may be waiting on the
+                # socket now: parse it here, in bounded steps.
+                await self._drain()
+                continue
             if self._waiter is None:
                 self._waiter = trio.Event()
             await self._waiter.wait()
@@ -434,9 +605,8 @@ class WebSocketSession:
                 "'websocket.accept' headers must not include Sec-WebSocket-Protocol; "
                 "use the 'subprotocol' key"
             )
-        extensions: list[Extension] = (
-            [PerMessageDeflate()] if self.config.ws_per_message_deflate else []
-        )
+        inflater = BudgetedPerMessageDeflate(self.config.ws_max_size)
+        extensions: list[Extension] = [inflater] if self.config.ws_per_message_deflate else []
         try:
             data = self._ws.send(
                 AcceptConnection(
@@ -448,6 +618,9 @@ class WebSocketSession:
         except LocalProtocolError as exc:
             raise InvalidMessage(f"'websocket.accept' was refused: {exc}") from None
         self._phase = _Phase.OPEN
+        self._accepted = True
+        if inflater.enabled():
+            self._inflater = inflater  # compressed input is fed to wsproto in pieces
         # No extension negotiated (the 101 has no Sec-WebSocket-Extensions): data frames are
         # simple enough to build here (see _data_frame), cheaper than through wsproto.
         self._plain_frames = b"\r\nsec-websocket-extensions:" not in data.lower()
@@ -455,11 +628,8 @@ class WebSocketSession:
         await self._write(data)
         if self.config.ws_ping_interval > 0:
             self._conn.nursery.start_soon(self.keepalive, name="trio-asgi websocket keepalive")
-        if self._pending:
-            pending = bytes(self._pending)
-            self._pending.clear()
-            self._conn.resume_reading()
-            await self._flush(self._feed(pending))
+        if self._inbox:
+            await self._drain()  # frames that came before the accept, within the same limits
         if self._shutting_down or self._conn.context.shutting_down:
             self._conn.nursery.start_soon(self._close_for_shutdown, name="trio-asgi closing")
 
