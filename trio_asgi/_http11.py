@@ -834,7 +834,8 @@ class HTTP11Connection:
         else:
             # The body broke off mid-way: the app sees a disconnect, and if it has not
             # answered when it returns, the client gets the parser's suggested status.
-            cycle.protocol_error = exc
+            if cycle.protocol_error is None:  # the first error wins (a 413 stays a 413)
+                cycle.protocol_error = exc
             cycle._wake()
 
     async def _reject_pending(self) -> None:
@@ -1077,10 +1078,16 @@ class HTTP11Connection:
         self._cycle = None
         self._request = None
         self.response_begun = False
-        self._head_bytes = len(parser.trailing_data)  # a pipelined head counts too
+        # A pipelined head already buffered is measured and checked like one the reader
+        # reads: its size, its folds, and (if incomplete) its head timer.
+        trailing = parser.trailing_data
+        self._head_bytes = len(trailing)
+        self._maybe_folded = b"\n " in trailing or b"\n\t" in trailing
         self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
         if parser.in_request:
             self._handle_events()  # a pipelined request is buffered already
+            if self._cycle is None and self.websocket is None and self._rejection is None:
+                self._on_head_start()  # part of the next head is here: its timer runs
         if self._rejection is not None:
             self.nursery.start_soon(self._reject_pending, name="trio-asgi closing")
         elif self._reader_done and self._cycle is None:
