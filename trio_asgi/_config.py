@@ -74,11 +74,13 @@ class Config:
             installed, else h11), ``"h11"`` or ``"httptools"``; see :data:`HTTPMode`.
         ws (str): ``"auto"`` (default) or ``"none"``; see :data:`WebSocketMode`.
         ws_max_size (int): Bytes a received WebSocket message may have, after
-            decompression; a larger one closes the connection with code 1009 (RFC 6455
-            section 7.4.1) without buffering the rest. Default 16 MiB.
+            decompression (text in UTF-8 bytes; every frame but a message's last counts
+            as at least 6 bytes); a larger one closes the connection with code 1009 (RFC
+            6455 section 7.4.1) without buffering or inflating the rest. Default 16 MiB.
         ws_max_queue (int): Received WebSocket messages the server holds for the app's
-            ``receive()``; when this many wait, it stops reading the socket (backpressure).
-            Default 32.
+            ``receive()``; when this many wait, or the waiting messages and the one being
+            received hold ``ws_max_size`` bytes, it stops reading the socket
+            (backpressure). Default 32.
         ws_ping_interval (float): Seconds between the server's keepalive pings; 0 turns
             them off. Default 20.
         ws_ping_timeout (float): Seconds a ping waits for its pong; a peer that misses it is
