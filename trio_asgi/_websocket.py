@@ -24,7 +24,7 @@ Limits on what a peer can make the server hold or do (RFC 6455 section 10.4):
   one ``bytearray`` (text as UTF-8), never kept as separate objects.
 - Compressed messages are inflated by ``BudgetedPerMessageDeflate`` (``_ws_deflate.py``)
   within what is left of ``ws_max_size``, and wsproto gets at most ``DEFLATE_FEED_SIZE``
-  compressed bytes per call, so one call inflates at most ~2 MiB.
+  compressed bytes per call, so one call inflates at most ~256 KiB.
 - Queued messages: the reader stops parsing (and reading) while ``ws_max_queue`` messages
   wait for the app's ``receive()``, or while those and the message being received hold
   ``ws_max_size`` bytes; bytes already read wait unparsed in ``_inbox`` (at most one read,
@@ -82,8 +82,8 @@ CLOSE_TIMEOUT: Final = 5.0  # seconds we wait for the peer's close frame after s
 PING_CLOSE_TIMEOUT: Final = 1.0  # seconds to try a 1011 close frame on a peer that missed a pong
 PENDING_LIMIT: Final = 64 * 1024  # bytes of early frames held until the app accepts (64 KiB)
 EVENTS_PER_STEP: Final = 128  # wsproto events parsed between two checkpoints of the reader
-STEP_SIZE: Final = 1024 * 1024  # bytes (read and inflated) parsed between checkpoints (1 MiB)
-DEFLATE_FEED_SIZE: Final = 2048  # compressed bytes per wsproto call: <= ~2 MiB inflated (2 KiB)
+STEP_SIZE: Final = 256 * 1024  # bytes (read and inflated) parsed between checkpoints (256 KiB)
+DEFLATE_FEED_SIZE: Final = 256  # compressed bytes per wsproto call: <= ~256 KiB inflated
 FRAGMENT_MIN_SIZE: Final = 6  # bytes every frame but a message's last counts as at least
 CLOSE_NORMAL: Final = 1000
 CLOSE_ABNORMAL: Final = 1006  # never sent: reported when the TCP connection just dropped
