@@ -42,10 +42,15 @@ from __future__ import annotations
 from typing import Final
 
 from ._parsing import (
+    BODY,
+    CLOSED,
     CONNECTION_CLOSED,
+    DONE,
     END_OF_MESSAGE,
+    ERROR,
+    IDLE,
+    MUST_CLOSE,
     NEED_DATA,
-    PAUSED,
     ChunkedBody,
     H11Parser,
     ParseError,
@@ -53,6 +58,8 @@ from ._parsing import (
     RequestParser,
     _Marker,
     comma_tokens,
+    event_after_message,
+    state_after_message,
 )
 
 try:
@@ -63,15 +70,6 @@ else:
     HAVE_HTTPTOOLS = True
 
 __all__ = ["HAVE_HTTPTOOLS", "HttptoolsParser"]
-
-# h11's client states (h11/_state.py), those a request parser can be in.
-_IDLE: Final = 0  # waiting for a request head
-_BODY: Final = 1  # the head was given; its body is being read
-_DONE: Final = 2  # the request is complete, keep-alive: the next one waits for a new cycle
-_MUST_CLOSE: Final = 3  # the request is complete and the connection must close after it
-_SWITCHING: Final = 4  # the request proposed a protocol switch: HTTP is over on this stream
-_CLOSED: Final = 5  # the client closed the connection between requests
-_ERROR: Final = 6  # a ParseError was raised: nothing more is parsed
 
 _CONTENT_LENGTH_MAX_DIGITS: Final = 20  # h11's bound (_headers.py)
 _SPECIAL_HEADERS: Final = frozenset(
@@ -132,7 +130,7 @@ class HttptoolsParser:
         self._max_header_size = max_header_size
         self._buffer = bytearray()  # received, not yet parsed: trailing_data
         self._closed = False  # the client sent EOF
-        self._state = _IDLE
+        self._state = IDLE
         self._search_from = 0  # where to resume looking for the end of a partial head
         # The rest of this request cycle, when it is not ours: an H11Parser for a head h11
         # must judge, a ChunkedBody after the head of a chunked request.
@@ -165,31 +163,23 @@ class HttptoolsParser:
             return self._delegate.next_event()
         state = self._state
         try:
-            if state == _BODY:
+            if state == BODY:
                 return self._body_event()
-            if state == _IDLE:
+            if state == IDLE:
                 return self._head_event()
-            if state == _SWITCHING:
-                return PAUSED
-            if state == _ERROR:
-                raise ParseError("Can't receive data when peer state is ERROR")
-            if self._buffer:
-                if state == _DONE:
-                    return PAUSED
-                raise ParseError("Got data when expecting EOF")
+            self._state, event = event_after_message(
+                state, pending=bool(self._buffer), closed=self._closed
+            )
         except ParseError:
-            self._state = _ERROR
+            self._state = ERROR
             raise
-        if self._closed:
-            self._state = _CLOSED
-            return CONNECTION_CLOSED
-        return NEED_DATA
+        return event
 
     def _head_event(self) -> RequestHead | bytes | _Marker:
         buffer = self._buffer
         if not buffer:
             if self._closed:
-                self._state = _CLOSED
+                self._state = CLOSED
                 return CONNECTION_CLOSED
             return NEED_DATA
         if not 0x41 <= buffer[0] <= 0x5A:
@@ -222,7 +212,7 @@ class HttptoolsParser:
             return self._hand_to_h11()
         del buffer[:end]
         self._search_from = 0
-        self._state = _BODY
+        self._state = BODY
         if self._chunked:
             self._delegate = ChunkedBody(
                 buffer,
@@ -328,12 +318,7 @@ class HttptoolsParser:
 
     def _end_of_message(self) -> _Marker:
         """h11's transitions on ``EndOfMessage``: a switch proposal wins over keep-alive."""
-        if self._switching:
-            self._state = _SWITCHING
-        elif self._keep_alive:
-            self._state = _DONE
-        else:
-            self._state = _MUST_CLOSE
+        self._state = state_after_message(switching=self._switching, keep_alive=self._keep_alive)
         return END_OF_MESSAGE
 
     def _hand_to_h11(self) -> RequestHead | bytes | _Marker:
@@ -356,7 +341,7 @@ class HttptoolsParser:
         if delegate is not None:
             self._buffer = bytearray(delegate.trailing_data)
             self._delegate = None
-        self._state = _IDLE
+        self._state = IDLE
         self._search_from = 0
         self._chunked = False
         self._switching = False
@@ -376,16 +361,16 @@ class HttptoolsParser:
     def request_complete(self) -> bool:
         if self._delegate is not None:
             return self._delegate.request_complete
-        return self._state == _DONE or self._state == _MUST_CLOSE
+        return self._state == DONE or self._state == MUST_CLOSE
 
     @property
     def in_request(self) -> bool:
         if self._delegate is not None:
             return self._delegate.in_request
-        return self._state != _IDLE or bool(self._buffer)
+        return self._state != IDLE or bool(self._buffer)
 
     @property
     def failed(self) -> bool:
         if self._delegate is not None:
             return self._delegate.failed
-        return self._state == _ERROR
+        return self._state == ERROR

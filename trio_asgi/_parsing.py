@@ -304,13 +304,47 @@ class H11Parser:
         return conn is not None and conn.their_state is h11.ERROR
 
 
-# ChunkedBody's states: h11's client states from the body on (h11/_state.py).
-_BODY: Final = 0  # the body is being read
-_DONE: Final = 1  # complete, keep-alive: the next request waits for a new cycle
-_MUST_CLOSE: Final = 2  # complete, and the connection must close after it
-_SWITCHING: Final = 3  # complete, and it proposed a protocol switch: HTTP is over
-_CLOSED: Final = 4  # the client closed the connection after the request
-_ERROR: Final = 5  # a ParseError was raised: nothing more is parsed
+# h11's client states (h11/_state.py), those a request parser can be in; the parsers that
+# keep their own state (ChunkedBody, HttptoolsParser) use these, and the two functions below.
+IDLE: Final = 0  # waiting for a request head
+BODY: Final = 1  # the head was given; its body is being read
+DONE: Final = 2  # complete, keep-alive: the next request waits for a new cycle
+MUST_CLOSE: Final = 3  # complete, and the connection must close after it
+SWITCHING: Final = 4  # complete, and it proposed a protocol switch: HTTP is over
+CLOSED: Final = 5  # the client closed the connection after the request
+ERROR: Final = 6  # a ParseError was raised: nothing more is parsed
+
+
+def state_after_message(*, switching: bool, keep_alive: bool) -> int:
+    """h11's transition on ``EndOfMessage``: a switch proposal wins over keep-alive."""
+    if switching:
+        return SWITCHING
+    return DONE if keep_alive else MUST_CLOSE
+
+
+def event_after_message(state: int, *, pending: bool, closed: bool) -> tuple[int, _Marker]:
+    """The next event, and the new state, of a complete request (``DONE``, ``MUST_CLOSE``,
+    ``SWITCHING``, or ``CLOSED``/``ERROR`` after them), as h11 gives them.
+
+    Args:
+        pending: bytes after the request are buffered.
+        closed: the client has sent EOF.
+
+    Raises:
+        ParseError: bytes after a request that closes the connection, or any call in
+            ``ERROR``; the caller's state is then ``ERROR``.
+    """
+    if state == SWITCHING:
+        return state, PAUSED
+    if state == ERROR:
+        raise ParseError("Can't receive data when peer state is ERROR")
+    if pending:
+        if state == DONE:
+            return state, PAUSED
+        raise ParseError("Got data when expecting EOF")
+    if closed:
+        return CLOSED, CONNECTION_CLOSED
+    return state, NEED_DATA
 
 
 class ChunkedBody:
@@ -346,7 +380,7 @@ class ChunkedBody:
         self.closed = closed  # the client sent EOF
         self._keep_alive = keep_alive
         self._switching = switching
-        self._state = _BODY
+        self._state = BODY
         self._decoder = ChunkedDecoder(max_line_size)
 
     def receive_data(self, data: bytes) -> None:
@@ -364,23 +398,15 @@ class ChunkedBody:
         docstring). Raises :class:`ParseError` (400, or 431 for a line over the limit)."""
         state = self._state
         try:
-            if state == _BODY:
+            if state == BODY:
                 return self._body_event()
-            if state == _SWITCHING:
-                return PAUSED
-            if state == _ERROR:
-                raise ParseError("Can't receive data when peer state is ERROR")
-            if self._buffer:
-                if state == _DONE:
-                    return PAUSED
-                raise ParseError("Got data when expecting EOF")
+            self._state, event = event_after_message(
+                state, pending=bool(self._buffer), closed=self.closed
+            )
         except ParseError:
-            self._state = _ERROR
+            self._state = ERROR
             raise
-        if self.closed:
-            self._state = _CLOSED
-            return CONNECTION_CLOSED
-        return NEED_DATA
+        return event
 
     def _body_event(self) -> bytes | _Marker:
         try:
@@ -388,12 +414,9 @@ class ChunkedBody:
         except ChunkedBodyError as exc:
             raise ParseError(f"invalid chunked body: {exc}", exc.error_status_hint) from None
         if event is True:
-            if self._switching:
-                self._state = _SWITCHING
-            elif self._keep_alive:
-                self._state = _DONE
-            else:
-                self._state = _MUST_CLOSE
+            self._state = state_after_message(
+                switching=self._switching, keep_alive=self._keep_alive
+            )
             return END_OF_MESSAGE
         if event is False:
             if self.closed:
@@ -419,11 +442,11 @@ class ChunkedBody:
 
     @property
     def request_complete(self) -> bool:
-        return self._state == _DONE or self._state == _MUST_CLOSE
+        return self._state == DONE or self._state == MUST_CLOSE
 
     @property
     def failed(self) -> bool:
-        return self._state == _ERROR
+        return self._state == ERROR
 
 
 def comma_tokens(value: bytes) -> list[bytes]:
