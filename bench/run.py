@@ -234,7 +234,7 @@ def raise_fd_limit(needed: int) -> int:
 class Scenario:
     key: str
     title: str
-    kind: str  # "wrk" or "ws"
+    kind: str  # "wrk", "ws", or "storm" (bench/storm.py)
     connections: int
     path: str = "/"
     close: bool = False  # a new connection per request
@@ -249,6 +249,9 @@ SCENARIOS: Final = [
     Scenario("post-64", "POST echo 16 KiB, 64 connections", "wrk", 64, path="/echo", post=True),
     Scenario("stream-16", "1 MiB streamed download, 16 connections", "wrk", 16, path="/stream"),
     Scenario("ws-16", "WebSocket echo 32 B, 16 connections", "ws", 16),
+    # req/s: the 64 background keep-alive connections'; latency: the storm connections'
+    # first responses, connect included.
+    Scenario("storm-256", "storm: 256 new connections at once, 64 busy ones", "storm", 256),
 ]
 QUICK: Final = ["hello-64", "post-64", "ws-16"]
 
@@ -292,7 +295,21 @@ def parse_wrk(output: str) -> Sample:
 
 def run_load(scenario: Scenario, server: Server, duration: float, lua: Path) -> Sample:
     pin = ["taskset", "-c", CLIENT_CORE]
-    if scenario.kind == "ws":
+    if scenario.kind == "storm":
+        command = [
+            *pin,
+            sys.executable,
+            str(BENCH_DIR / "storm.py"),
+            "--port",
+            str(server.port),
+            "--connections",
+            str(scenario.connections),
+            "--background",
+            "64",
+            "--storms",
+            str(max(1, round(duration / 2))),
+        ]
+    elif scenario.kind == "ws":
         command = [
             *pin,
             sys.executable,
@@ -328,12 +345,13 @@ def run_load(scenario: Scenario, server: Server, duration: float, lua: Path) -> 
         )
     except subprocess.TimeoutExpired:
         return Sample(errors=-1)
-    if scenario.kind == "ws":
+    if scenario.kind in ("ws", "storm"):
         try:
             result = json.loads(done.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
             return Sample(errors=-1)
-        return Sample(result["rps"], result["p50_ms"], result["p99_ms"], int(result["errors"]))
+        rps = result["rps"] if scenario.kind == "ws" else result["wrk_rps"]
+        return Sample(rps, result["p50_ms"], result["p99_ms"], int(result["errors"]))
     return parse_wrk(done.stdout)
 
 
@@ -514,6 +532,22 @@ TARGETS: Final = [
         "p99",
         1.0,
     ),
+    Target(
+        "h11: connection storm p99 vs uvicorn h11 (lower is better)",
+        "storm-256",
+        BASELINE,
+        "uvicorn-h11",
+        "p99",
+        1.5,
+    ),
+    Target(
+        "h11: hello/256 p99 latency vs uvicorn h11 (lower is better)",
+        "hello-256",
+        BASELINE,
+        "uvicorn-h11",
+        "p99",
+        1.5,
+    ),
     Target("WebSocket echo vs Hypercorn-trio", "ws-16", BASELINE, "hypercorn-trio", "rps", 2.0),
     Target("WebSocket echo vs uvicorn with wsproto", "ws-16", BASELINE, "uvicorn-h11", "rps", 1.0),
     Target(
@@ -559,7 +593,8 @@ def render_targets(results: Results) -> list[str]:
         return []
     return [
         "",
-        "Issue 5's targets, from this run (ratios are trio-asgi's figure over the peer's):",
+        "The performance targets (issues 5 and 10), from this run "
+        "(ratios are trio-asgi's figure over the peer's):",
         "",
         "| target | measured | bound | |",
         "| --- | ---: | ---: | --- |",
