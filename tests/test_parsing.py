@@ -28,6 +28,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trio_asgi._context import parser_factory
 from trio_asgi._httptools_parser import HAVE_HTTPTOOLS, HttptoolsParser
 from trio_asgi._parsing import (
     CONNECTION_CLOSED,
@@ -38,7 +39,6 @@ from trio_asgi._parsing import (
     ParseError,
     RequestHead,
     RequestParser,
-    parser_factory,
 )
 
 MAX_HEADER_SIZE = 16 * 1024

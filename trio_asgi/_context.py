@@ -9,19 +9,44 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
-from ._config import Config
+from ._config import Config, HTTPMode
+from ._httptools_parser import HAVE_HTTPTOOLS, HttptoolsParser
 from ._logging import DateHeader
-from ._parsing import RequestParser, parser_factory
+from ._parsing import H11Parser, RequestParser
 from ._types import ASGIApp
 
-if TYPE_CHECKING:
-    from ._http11 import HTTP11Connection
+__all__ = ["Connection", "ServerContext", "parser_factory"]
 
-__all__ = ["ServerContext"]
+
+class Connection(Protocol):
+    """What the server needs of an open connection (an ``HTTP11Connection`` today)."""
+
+    def begin_shutdown(self) -> None:
+        """Graceful shutdown: close now if idle, else after the response in flight."""
+
+    @property
+    def is_idle(self) -> bool:
+        """No request is in progress and none has begun to arrive."""
+
+
+def parser_factory(mode: HTTPMode) -> Callable[[int], RequestParser]:
+    """The parser class for ``Config.http`` (``"h11"``, ``"httptools"``, or ``"auto"``),
+    called with ``max_header_size`` per connection. A server looks it up once
+    (``ServerContext.new_parser``), not per connection.
+
+    Raises:
+        ImportError: ``mode`` is ``"httptools"`` and httptools is not installed (``Config``
+            checks this first, so a server never starts without its parser).
+    """
+    if mode == "h11":
+        return H11Parser
+    if mode == "httptools" or HAVE_HTTPTOOLS:
+        return HttptoolsParser
+    return H11Parser
 
 
 @dataclass(eq=False)
@@ -53,7 +78,7 @@ class ServerContext:
     date_header: DateHeader = field(default_factory=DateHeader)
     shutting_down: bool = False
     app_context: contextvars.Context = field(default_factory=contextvars.copy_context)
-    connections: set[HTTP11Connection] = field(default_factory=set)
+    connections: set[Connection] = field(default_factory=set)
     local_addresses: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     new_parser: Callable[[int], RequestParser] = field(init=False)
 

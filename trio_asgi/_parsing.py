@@ -33,15 +33,12 @@ server does not implement (``gzip, chunked``) is a 501 (RFC 9112 section 6.1).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import Iterable
+from typing import Final, Protocol
 
 import h11
 
 from ._chunked import ChunkedBodyError, ChunkedDecoder
-
-if TYPE_CHECKING:
-    from ._config import HTTPMode
 
 __all__ = [
     "CONNECTION_CLOSED",
@@ -53,7 +50,6 @@ __all__ = [
     "ParseError",
     "RequestHead",
     "RequestParser",
-    "parser_factory",
 ]
 
 
@@ -485,21 +481,3 @@ def _raw_transfer_codings(raw: bytes) -> list[bytes]:
         if name.lower() == b"transfer-encoding":
             values.append(value)
     return values
-
-
-def parser_factory(mode: HTTPMode) -> Callable[[int], RequestParser]:
-    """The parser class for ``Config.http`` (``"h11"``, ``"httptools"``, or ``"auto"``),
-    called with ``max_header_size`` per connection. A server looks it up once
-    (``ServerContext.new_parser``), not per connection.
-
-    Raises:
-        ImportError: ``mode`` is ``"httptools"`` and httptools is not installed (``Config``
-            checks this first, so a server never starts without its parser).
-    """
-    if mode == "h11":
-        return H11Parser
-    from ._httptools_parser import HAVE_HTTPTOOLS, HttptoolsParser
-
-    if mode == "httptools" or HAVE_HTTPTOOLS:
-        return HttptoolsParser
-    return H11Parser

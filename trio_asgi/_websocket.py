@@ -47,7 +47,7 @@ import enum
 import os
 import struct
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -66,6 +66,7 @@ from wsproto.events import (
 from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from ._config import Config
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
 from ._scope import check_message_type, check_response_body, check_response_start, websocket_scope
@@ -73,10 +74,47 @@ from ._types import Message
 from ._ws_deflate import BudgetedPerMessageDeflate
 
 if TYPE_CHECKING:
-    from ._http11 import HTTP11Connection
+    from ._context import ServerContext
     from ._parsing import RequestHead
+    from ._scope import Address
 
-__all__ = ["WebSocketSession"]
+__all__ = ["UpgradedConnection", "WebSocketSession"]
+
+
+class UpgradedConnection(Protocol):
+    """What a :class:`WebSocketSession` uses of the connection it was upgraded on (the
+    HTTP/1.1 connection today): its addresses and server context, its byte transport
+    (``receive_some``, ``write``, the reader's backpressure and deadline), its nursery and
+    its close. Declared here so this module does not import the HTTP/1.1 one."""
+
+    config: Config
+    context: ServerContext
+    client: Address | None
+    server: Address | None
+    nursery: trio.Nursery
+    request_started_at: float
+
+    async def receive_some(self) -> bytes:
+        """The next bytes from the client; ``b""`` at EOF."""
+
+    async def write(self, data: bytes, *, final: bool = False) -> None:
+        """Hand ``data`` to the socket. Raises ClientDisconnected."""
+
+    async def wait_for_resume(self) -> None:
+        """Wait until :meth:`resume_reading` is called (backpressure)."""
+
+    def resume_reading(self) -> None:
+        """Wake the reader if backpressure had stopped it."""
+
+    def set_read_deadline(self, deadline: float) -> None:
+        """Bound the reader: it stops at ``deadline`` (trio time) unless that is later."""
+
+    def default_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The ``Date`` and ``Server`` headers to add to ``headers``."""
+
+    async def close_stream(self) -> None:
+        """Close the connection's stream now."""
+
 
 CLOSE_TIMEOUT: Final = 5.0  # seconds we wait for the peer's close frame after sending ours
 PING_CLOSE_TIMEOUT: Final = 1.0  # seconds to try a 1011 close frame on a peer that missed a pong
@@ -112,7 +150,7 @@ class WebSocketSession:
             ``event_hint`` is the rejection to send (see :meth:`reject_handshake`).
     """
 
-    def __init__(self, conn: HTTP11Connection, request: RequestHead) -> None:
+    def __init__(self, conn: UpgradedConnection, request: RequestHead) -> None:
         self._conn = conn
         self.config = conn.config
         self.request = request
