@@ -96,7 +96,7 @@ class ServerContext:
         nursery: trio.Nursery,
         async_fn: Callable[..., Awaitable[object]],
         *args: object,
-        name: str = "trio-asgi app",
+        name: str,
     ) -> None:
         """Start an app task in ``nursery`` from a fresh copy of :attr:`app_context`.
 

@@ -53,6 +53,7 @@ from typing import Any, Final
 import trio
 from wsproto.utilities import RemoteProtocolError as WebSocketHandshakeError
 
+from . import _tasks as tasks
 from ._context import ServerContext
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
@@ -443,7 +444,7 @@ class HTTP11Connection:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
                 self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
-                nursery.start_soon(self._read_loop, name="trio-asgi reader")
+                nursery.start_soon(self._read_loop, name=tasks.READER.name)
         except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
             error_logger.exception(
                 "Unexpected error on the connection from %s", format_address(self.client)
@@ -809,7 +810,7 @@ class HTTP11Connection:
         self._cycle = cycle
         if self._client_eof:
             cycle.disconnect()
-        self.context.spawn_app(self.nursery, self._run_app, cycle)
+        self.context.spawn_app(self.nursery, self._run_app, cycle, name=tasks.APP.name)
 
     def _start_websocket(self, request: RequestHead) -> None:
         try:
@@ -823,7 +824,7 @@ class HTTP11Connection:
             return
         self.websocket = session
         self._read_scope.deadline = math.inf  # the session sets its own (the close handshake)
-        self.context.spawn_app(self.nursery, session.run_app, name="trio-asgi websocket app")
+        self.context.spawn_app(self.nursery, session.run_app, name=tasks.WEBSOCKET_APP.name)
 
     def _on_protocol_error(self, exc: ParseError) -> None:
         error_logger.debug("Invalid HTTP request from %s: %s", format_address(self.client), exc)
@@ -1089,7 +1090,7 @@ class HTTP11Connection:
             if self._cycle is None and self.websocket is None and self._rejection is None:
                 self._on_head_start()  # part of the next head is here: its timer runs
         if self._rejection is not None:
-            self.nursery.start_soon(self._reject_pending, name="trio-asgi closing")
+            self.nursery.start_soon(self._reject_pending, name=tasks.CLOSING.name)
         elif self._reader_done and self._cycle is None:
             self._begin_close()  # the client closed its side and nothing is left to serve
         self.resume_reading()
@@ -1117,7 +1118,7 @@ class HTTP11Connection:
             except OSError:
                 self._read_scope.cancel()  # the peer is gone already: nothing to drain
             return
-        self.nursery.start_soon(self._send_fin, name="trio-asgi closing")
+        self.nursery.start_soon(self._send_fin, name=tasks.CLOSING.name)
 
     async def _send_fin(self) -> None:
         if self._reader_done:

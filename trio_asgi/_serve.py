@@ -41,6 +41,7 @@ from typing import Any, Final
 
 import trio
 
+from . import _tasks as tasks
 from ._config import Config
 from ._context import ServerContext
 from ._errors import LifespanFailure, LifespanShutdownFailure
@@ -126,13 +127,15 @@ class _Server:
         try:
             async with trio.open_nursery() as root:
                 if shutdown_trigger is not None:
-                    root.start_soon(self._watch_for_shutdown, shutdown_trigger)
+                    root.start_soon(
+                        self._watch_for_shutdown, shutdown_trigger, name=tasks.SHUTDOWN_WATCHER.name
+                    )
                 if config.lifespan != "off":
                     with (
                         self.startup_scope,
                         trio.move_on_after(config.lifespan_startup_timeout) as startup,
                     ):
-                        await root.start(self.lifespan.run)
+                        await root.start(self.lifespan.run, name=tasks.LIFESPAN.name)
                     cut_short = None
                     if startup.cancelled_caught:
                         cut_short = (
@@ -185,7 +188,9 @@ class _Server:
             with self.accept_scope:
                 async with trio.open_nursery() as accepting:
                     for listener in listeners:
-                        accepting.start_soon(self._accept_loop, listener, connections)
+                        accepting.start_soon(
+                            self._accept_loop, listener, connections, name=tasks.ACCEPT_LOOP.name
+                        )
             # Graceful shutdown: the listeners are closed; now the connections.
             self.context.shutting_down = True
             busy = 0
@@ -260,7 +265,7 @@ class _Server:
         ``stream``, or past ``max_connections`` a 503 refusal."""
         limit = self.config.max_connections
         if limit is not None and len(self.context.connections) >= limit:
-            connections.start_soon(_refuse_connection, stream, limit, name="trio-asgi refusal")
+            connections.start_soon(_refuse_connection, stream, limit, name=tasks.REFUSAL.name)
             return
         try:
             connection = HTTP11Connection(stream, self.context)
@@ -268,7 +273,7 @@ class _Server:
             error_logger.exception("Unexpected error on a new connection")
             stream.socket.close()
             return
-        connections.start_soon(connection.run, name="trio-asgi connection")
+        connections.start_soon(connection.run, name=tasks.CONNECTION.name)
 
 
 #: accept(2) errors that mean the system is out of a resource, not that the listener broke

@@ -66,6 +66,7 @@ from wsproto.events import (
 from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from . import _tasks as tasks
 from ._config import Config
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
@@ -483,7 +484,7 @@ class WebSocketSession:
         """
         self._shutting_down = True
         if self._phase is _Phase.OPEN:
-            self._conn.nursery.start_soon(self._close_for_shutdown, name="trio-asgi closing")
+            self._conn.nursery.start_soon(self._close_for_shutdown, name=tasks.CLOSING.name)
 
     async def _close_for_shutdown(self) -> None:
         if self._phase is _Phase.OPEN:
@@ -665,11 +666,11 @@ class WebSocketSession:
         self._log(101)
         await self._write(data)
         if self.config.ws_ping_interval > 0:
-            self._conn.nursery.start_soon(self.keepalive, name="trio-asgi websocket keepalive")
+            self._conn.nursery.start_soon(self.keepalive, name=tasks.WEBSOCKET_KEEPALIVE.name)
         if self._inbox:
             await self._drain()  # frames that came before the accept, within the same limits
         if self._shutting_down or self._conn.context.shutting_down:
-            self._conn.nursery.start_soon(self._close_for_shutdown, name="trio-asgi closing")
+            self._conn.nursery.start_soon(self._close_for_shutdown, name=tasks.CLOSING.name)
 
     async def _reject(self, status: int) -> None:
         """Refuse the handshake with a plain HTTP ``status`` and close."""
