@@ -27,6 +27,7 @@ from ._errors import (
     UnexpectedMessage,
 )
 from ._serve import serve
+from ._types import ListenAddress, TCPAddress
 from ._version import __version__
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "InvalidMessage",
     "LifespanFailure",
     "LifespanShutdownFailure",
+    "ListenAddress",
+    "TCPAddress",
     "TrioASGIError",
     "UnexpectedMessage",
     "__version__",

@@ -36,7 +36,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import trio
@@ -48,8 +48,7 @@ from ._errors import LifespanFailure, LifespanShutdownFailure
 from ._http11 import LINGER_TIMEOUT, HTTP11Connection
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
-from ._scope import Address
-from ._types import ASGIApp
+from ._types import ASGIApp, ListenAddress, TCPAddress
 
 __all__ = ["serve"]
 
@@ -59,7 +58,8 @@ async def serve(
     config: Config | None = None,
     *,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
-    task_status: trio.TaskStatus[list[Address]] = trio.TASK_STATUS_IGNORED,
+    listeners: Sequence[trio.SocketListener] | None = None,
+    task_status: trio.TaskStatus[list[ListenAddress]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve an ASGI 3 application over HTTP/1.1 until shut down.
 
@@ -79,8 +79,13 @@ async def serve(
         shutdown_trigger: an async callable; when ``await shutdown_trigger()`` returns, the
             server shuts down gracefully (see the module docs) and ``serve`` returns. ``None``:
             serve until cancelled. Example: ``shutdown_trigger=event.wait``.
-        task_status: for ``nursery.start``: receives ``list[tuple[str, int]]``, the
-            ``(host, port)`` of every listening socket.
+        listeners: sockets already listening (a worker process's, a supervisor's,
+            ``trio.open_tcp_listeners``), served instead of binding ``config.host`` and
+            ``config.port``. ``serve`` takes ownership: it closes them when it returns.
+            ``None``: bind from the config.
+        task_status: for ``nursery.start``: receives ``list[ListenAddress]``, one per
+            listening socket; for TCP a :class:`~trio_asgi.TCPAddress`, the
+            ``(host, port)`` it is bound to.
 
     Raises:
         OSError: a listening socket could not be bound (e.g. ``EADDRINUSE``).
@@ -91,14 +96,20 @@ async def serve(
         LifespanShutdownFailure: serving ended gracefully, but the app's lifespan shutdown
             failed (``lifespan.shutdown.failed``, an exception, or
             ``lifespan_shutdown_timeout``); raised once every connection is closed.
-        TypeError: ``config`` is not a :class:`Config`.
+        TypeError: ``config`` is not a :class:`Config`, or ``listeners`` holds something
+            that is not a ``trio.SocketListener``.
     """
     if config is None:
         config = Config()
     elif not isinstance(config, Config):
         raise TypeError(f"config must be a trio_asgi.Config, not {type(config).__name__}")
+    if listeners is not None:
+        listeners = list(listeners)
+        for listener in listeners:
+            if not isinstance(listener, trio.SocketListener):
+                raise TypeError(f"listeners must be trio.SocketListener objects, not {listener!r}")
     server = _Server(app, config)
-    await server.run(shutdown_trigger, task_status)
+    await server.run(shutdown_trigger, listeners, task_status)
 
 
 class _Server:
@@ -118,12 +129,14 @@ class _Server:
     async def run(
         self,
         shutdown_trigger: Callable[[], Awaitable[Any]] | None,
-        task_status: trio.TaskStatus[list[Address]],
+        listeners: list[trio.SocketListener] | None,
+        task_status: trio.TaskStatus[list[ListenAddress]],
     ) -> None:
         config = self.config
-        listeners = await trio.open_tcp_listeners(
-            config.port, host=config.host, backlog=config.backlog
-        )
+        if listeners is None:
+            listeners = await trio.open_tcp_listeners(
+                config.port, host=config.host, backlog=config.backlog
+            )
         try:
             async with trio.open_nursery() as root:
                 if shutdown_trigger is not None:
@@ -315,6 +328,6 @@ async def _refuse_connection(stream: trio.SocketStream, limit: int) -> None:
     await trio.aclose_forcefully(stream)
 
 
-def _listener_address(listener: trio.SocketListener) -> Address:
+def _listener_address(listener: trio.SocketListener) -> ListenAddress:
     host, port = listener.socket.getsockname()[:2]
-    return str(host), int(port)
+    return TCPAddress(str(host), int(port))

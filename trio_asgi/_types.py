@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send"]
+__all__ = ["ASGIApp", "ListenAddress", "Message", "Receive", "Scope", "Send", "TCPAddress"]
 
 #: The connection scope: ``{"type": "http", "path": "/", ...}``.
 Scope = MutableMapping[str, Any]
@@ -17,3 +17,23 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 #: An ASGI 3 application: ``await app(scope, receive, send)``.
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class TCPAddress(NamedTuple):
+    """Where a TCP listening socket is bound: ``(host, port)``, a tuple, so
+    ``host, port = address`` works. What ``await nursery.start(serve, ...)`` reports for
+    each TCP listener (with ``port=0``, the port the system chose).
+
+    Attributes:
+        host (str): the bound address, e.g. ``"127.0.0.1"`` or ``"::1"``.
+        port (int): the bound port.
+    """
+
+    host: str
+    port: int
+
+
+#: One listening socket's address, as ``serve()`` reports it to ``task_status``. Today every
+#: listener is TCP; Unix sockets and inherited descriptors will each add their own named
+#: tuple to this union, so code that handles a ``TCPAddress`` keeps working.
+ListenAddress = TCPAddress
