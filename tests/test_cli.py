@@ -1081,7 +1081,7 @@ def test_every_server_option_at_once_reaches_config(
 
 
 def test_server_options_are_exactly_the_config_fields_with_cli_help() -> None:
-    from trio_asgi._config import option_of
+    from trio_asgi._option import option_of
 
     with_help = {
         field.name: (option_of(field).cli_help, field.default)

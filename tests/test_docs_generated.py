@@ -15,8 +15,8 @@ import click
 import pytest
 
 from trio_asgi import Config, _cli
-from trio_asgi._config import option_of
 from trio_asgi._config_docs import BEGIN, DOC_PATH, END, main, option_table, replace_table
+from trio_asgi._option import option_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGENERATE = "python -m trio_asgi._config_docs"

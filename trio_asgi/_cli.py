@@ -4,7 +4,7 @@
 Rules of this module:
 
 * The server options are generated, in one loop (:func:`_config_options`), from the
-  :class:`~trio_asgi.Config` fields and their metadata (``trio_asgi._config.Option``): each
+  :class:`~trio_asgi.Config` fields and their metadata (``trio_asgi._option.Option``): each
   maps once to the field of the same name, takes its type and default from the field and its
   help text from the metadata, so they live in one place (which also renders the option table
   of docs/configuration.md), and the parsed values become ``Config(**settings)`` as they are.
@@ -51,11 +51,11 @@ from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, ge
 import click
 import trio
 
-from ._config import ENVVAR_PREFIX, Config, option_of
-from ._config_docs import cli_flag
+from ._config import Config
 from ._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
 from ._importer import import_app
 from ._logging import format_address
+from ._option import ENVVAR_PREFIX, cli_flag, option_of
 from ._serve import serve
 from ._types import ASGIApp
 from ._version import __version__
@@ -100,7 +100,7 @@ def _config_options(command: _F) -> _F:
     """Add one click option per ``Config`` field that has a ``cli_help``, in field order.
 
     Name, type and default come from the field, the help text and ``show_default`` from its
-    :class:`~trio_asgi._config.Option`; the values reach the command as keywords named like
+    :class:`~trio_asgi._option.Option`; the values reach the command as keywords named like
     the fields, so ``Config(**settings)`` takes them as they are.
     """
     hints = get_type_hints(Config)

@@ -5,7 +5,8 @@ where the field says so), every ``*_size`` field is a number of bytes. A bad val
 :class:`~trio_asgi.ConfigError` naming the field, the value and what it should be, so the CLI
 can print it as is.
 
-Each field's ``dataclasses.field(metadata=...)`` holds an :class:`Option`: the field's
+Each field's ``dataclasses.field(metadata=...)`` holds an :class:`~trio_asgi._option.Option`:
+the field's
 ``--help`` text and its row in docs/configuration.md. That is the one source of both views:
 ``_cli.py`` builds its server options from it in one loop, and ``_config_docs.py`` renders the
 option table (``python -m trio_asgi._config_docs`` rewrites the doc;
@@ -14,27 +15,14 @@ tests/test_docs_generated.py fails when it is stale). The attribute docs below s
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ._errors import ConfigError
+from ._option import option as _option
 
-__all__ = [
-    "ENVVAR_PREFIX",
-    "Config",
-    "HTTPMode",
-    "LifespanMode",
-    "Option",
-    "WebSocketMode",
-    "option_of",
-]
-
-#: Every CLI option can also come from the environment variable ``TRIO_ASGI_`` + its field
-#: name in capitals (click's ``auto_envvar_prefix``): ``TRIO_ASGI_PORT=9000``.
-ENVVAR_PREFIX: Final = "TRIO_ASGI"
+__all__ = ["Config", "HTTPMode", "LifespanMode", "WebSocketMode"]
 
 #: ``"auto"``: run lifespan, but serve without it if the app does not support it.
 #: ``"on"``: run lifespan; an app that fails it is not served. ``"off"``: never run it.
@@ -51,69 +39,6 @@ _HTTP_MODES: Final = ("auto", "h11", "httptools")
 #: ``"none"``: no WebSocket support; upgrade requests reach the app as plain ``http`` requests.
 WebSocketMode = Literal["auto", "none"]
 _WS_MODES: Final = ("auto", "none")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Option:
-    """How one :class:`Config` field appears in the ``trio-asgi`` command and in the docs.
-
-    The option's name is the field's (``--keep-alive-timeout`` for ``keep_alive_timeout``;
-    ``--x/--no-x`` for a ``bool``), its value type, choices and default come from the field's
-    annotation and default, so only what cannot be derived is written here.
-
-    Attributes:
-        cli_help (str | None): The option's ``--help`` text; ``None``: ``Config`` only, the
-            command has no option for the field.
-        meaning (str): The "meaning" column of docs/configuration.md's table (Markdown).
-        doc_type (str): The "type" column (Markdown), e.g. ``"`float`, seconds"``; ``""``
-            (default): derived from the annotation (``bool``, ``str``, a ``Literal``'s values).
-        doc_default_note (str): Text after the default in the "default" column, e.g.
-            ``"(16 MiB)"``.
-        show_default (bool | str | None): click's ``show_default`` for the option: ``None``
-            (default) shows the default, ``False`` hides it, a str is shown instead of it.
-    """
-
-    cli_help: str | None
-    meaning: str
-    doc_type: str = ""
-    doc_default_note: str = ""
-    show_default: bool | str | None = None
-
-
-_OPTION_KEY: Final = "trio_asgi.option"
-
-
-def _option(
-    *,
-    cli_help: str | None,
-    meaning: str,
-    doc_type: str = "",
-    doc_default_note: str = "",
-    show_default: bool | str | None = None,
-) -> Mapping[str, Option]:
-    """A field's ``metadata``: the :class:`Option` built from the keywords."""
-    return {
-        _OPTION_KEY: Option(
-            cli_help=cli_help,
-            meaning=meaning,
-            doc_type=doc_type,
-            doc_default_note=doc_default_note,
-            show_default=show_default,
-        )
-    }
-
-
-def option_of(config_field: dataclasses.Field[object]) -> Option:
-    """The :class:`Option` metadata of one of ``dataclasses.fields(Config)``.
-
-    Raises:
-        KeyError: the field has no :class:`Option` metadata (every ``Config`` field has one).
-        TypeError: its metadata under our key is not an :class:`Option`.
-    """
-    option = config_field.metadata[_OPTION_KEY]
-    if not isinstance(option, Option):
-        raise TypeError(f"{config_field.name}'s metadata is not an Option: {option!r}")
-    return option
 
 
 @dataclass(frozen=True, kw_only=True)

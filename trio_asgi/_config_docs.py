@@ -1,6 +1,6 @@
 """The "Server settings" table of docs/configuration.md, rendered from ``Config``'s metadata.
 
-Each row comes from one :class:`~trio_asgi.Config` field and its :class:`~trio_asgi._config.Option`:
+Each row comes from one :class:`~trio_asgi.Config` field and its :class:`~trio_asgi._option.Option`:
 the option and environment variable are named from the field as the ``trio-asgi`` command
 names them (tests/test_docs_generated.py checks the two agree), the type and default from its
 annotation and default unless the metadata says more. The doc holds the table between
@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Literal
 
-from ._config import ENVVAR_PREFIX, Config, option_of
+from ._config import Config
+from ._option import cli_flag, envvar, option_of
 
 __all__ = ["BEGIN", "DOC_PATH", "END", "option_table", "replace_table"]
 
@@ -38,16 +39,6 @@ _HEADER: Final = (
     "| `Config` field | CLI option | environment variable | type | default | meaning |\n"
     "| --- | --- | --- | --- | --- | --- |\n"
 )
-
-
-def cli_flag(name: str) -> str:
-    """The ``trio-asgi`` option for the field ``name``: ``--keep-alive-timeout``."""
-    return "--" + name.replace("_", "-")
-
-
-def envvar(name: str) -> str:
-    """The environment variable for the field ``name``: ``TRIO_ASGI_KEEP_ALIVE_TIMEOUT``."""
-    return f"{ENVVAR_PREFIX}_{name.upper()}"
 
 
 def _type_text(hint: object) -> str:
