@@ -1027,3 +1027,79 @@ def test_e2e_failing_lifespan_shutdown_exits_4() -> None:
             "Error: application shutdown failed: RuntimeError: could not flush the queue"
             in server.lines
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The server options are generated from Config's field metadata
+# ---------------------------------------------------------------------------------------------
+
+
+def test_every_server_option_at_once_reaches_config(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    args = [
+        *("--host", "::1", "--port", "0", "--root-path", "/api", "--lifespan", "off"),
+        *("--no-access-log", "--graceful-timeout", "inf", "--keep-alive-timeout", "1.5"),
+        *("--disconnect-timeout", "0", "--no-date-header", "--no-server-header"),
+        *("--http", "h11", "--ws", "none", "--ws-max-size", "4096", "--ws-max-queue", "2"),
+        *("--ws-ping-interval", "0", "--ws-ping-timeout", "inf", "--no-ws-per-message-deflate"),
+        *("--request-header-timeout", "2", "--body-read-timeout", "3"),
+        *("--lifespan-startup-timeout", "4", "--lifespan-shutdown-timeout", "5"),
+        *("--max-header-size", "2048", "--max-request-body-size", "100"),
+        *("--max-connections", "7", "--max-requests-per-connection", "8", "--backlog", "9"),
+    ]
+    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(
+        host="::1",
+        port=0,
+        root_path="/api",
+        lifespan="off",
+        access_log=False,
+        graceful_timeout=float("inf"),
+        keep_alive_timeout=1.5,
+        disconnect_timeout=0.0,
+        date_header=False,
+        server_header=False,
+        http="h11",
+        ws="none",
+        ws_max_size=4096,
+        ws_max_queue=2,
+        ws_ping_interval=0.0,
+        ws_ping_timeout=float("inf"),
+        ws_per_message_deflate=False,
+        request_header_timeout=2.0,
+        body_read_timeout=3.0,
+        lifespan_startup_timeout=4.0,
+        lifespan_shutdown_timeout=5.0,
+        max_header_size=2048,
+        max_request_body_size=100,
+        max_connections=7,
+        max_requests_per_connection=8,
+        backlog=9,
+    )
+
+
+def test_server_options_are_exactly_the_config_fields_with_cli_help() -> None:
+    from trio_asgi._option import option_of
+
+    with_help = {
+        field.name: (option_of(field).cli_help, field.default)
+        for field in dataclasses.fields(Config)
+        if option_of(field).cli_help is not None
+    }
+    hand_written = {"app", "factory", "app_dir", "log_level", "version"}
+    generated = {
+        param.name: (getattr(param, "help", None), param.default)
+        for param in _cli.cli.params
+        if param.name not in hand_written
+    }
+    assert generated == with_help
+    assert "body_buffer_size" not in generated  # Config only
+
+
+def test_config_only_field_has_no_option(fake_serve: FakeServe) -> None:
+    result = invoke(["--body-buffer-size", "2048", "m:app"])
+    assert result.exit_code == EXIT_USAGE
+    assert "No such option '--body-buffer-size'" in result.output
+    assert fake_serve.calls == []

@@ -3,8 +3,13 @@
 
 Rules of this module:
 
-* Each server option maps once to the :class:`~trio_asgi.Config` field of the same name, and
-  takes its default from that field, so the numbers live in one place. Every option can also
+* The server options are generated, in one loop (:func:`_config_options`), from the
+  :class:`~trio_asgi.Config` fields and their metadata (``trio_asgi._option.Option``): each
+  maps once to the field of the same name, takes its type and default from the field and its
+  help text from the metadata, so they live in one place (which also renders the option table
+  of docs/configuration.md), and the parsed values become ``Config(**settings)`` as they are.
+  ``--app-dir``, ``--factory``, ``--log-level``, ``--version`` and APP are written here by
+  hand: they are the command's, not the server's. Every option can also
   come from an environment variable, ``TRIO_ASGI_`` + its name (``TRIO_ASGI_PORT=9000``); the
   app from ``TRIO_ASGI_APP``.
 * Only this module configures logging (a stderr handler on the ``trio_asgi`` logger, for the
@@ -38,17 +43,19 @@ import logging
 import platform
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final, cast, get_args
+from types import UnionType
+from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import click
 import trio
 
-from ._config import Config, HTTPMode, LifespanMode, WebSocketMode
+from ._config import Config
 from ._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
 from ._importer import import_app
 from ._logging import format_address
+from ._option import ENVVAR_PREFIX, cli_flag, option_of
 from ._serve import serve
 from ._types import ASGIApp
 from ._version import __version__
@@ -64,194 +71,63 @@ EXIT_FAILURE: Final = 1
 
 _LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
 _SERVER_LOGGERS: Final = ("trio_asgi", "trio.serve_listeners")
-_DEFAULTS: Final[dict[str, Any]] = {
-    field.name: field.default for field in dataclasses.fields(Config)
-}
 
 logger = logging.getLogger("trio_asgi.error")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _click_type(hint: object) -> Any:
+    """The click value type for a ``Config`` field's annotation (not ``bool``: a flag).
+
+    A ``Literal`` gives its values as a :class:`click.Choice`; ``float`` accepts ``inf``
+    (``float("inf")``); ``int | None`` takes an int, its ``None`` default being spelt by the
+    option's ``show_default`` ("no limit") rather than on the command line.
+
+    Raises:
+        TypeError: an annotation the command has no option type for.
+    """
+    if get_origin(hint) is Literal:
+        return click.Choice(get_args(hint))
+    if hint in (int, float, str):
+        return hint
+    if get_origin(hint) in (Union, UnionType) and set(get_args(hint)) == {int, type(None)}:
+        return int
+    raise TypeError(f"no click type for the Config annotation {hint!r}")
+
+
+def _config_options(command: _F) -> _F:
+    """Add one click option per ``Config`` field that has a ``cli_help``, in field order.
+
+    Name, type and default come from the field, the help text and ``show_default`` from its
+    :class:`~trio_asgi._option.Option`; the values reach the command as keywords named like
+    the fields, so ``Config(**settings)`` takes them as they are.
+    """
+    hints = get_type_hints(Config)
+    # click.option prepends to the command's parameters: add the last field first.
+    for field in reversed(dataclasses.fields(Config)):
+        option = option_of(field)
+        if option.cli_help is None:
+            continue
+        flag = cli_flag(field.name)
+        settings: dict[str, Any] = {"default": field.default, "show_envvar": True}
+        if hints[field.name] is bool:
+            decl = f"{flag}/--no-{flag[2:]}"
+        else:
+            decl = flag
+            settings["type"] = _click_type(hints[field.name])
+        if option.show_default is not None:
+            settings["show_default"] = option.show_default
+        command = click.option(decl, field.name, help=option.cli_help, **settings)(command)
+    return command
 
 
 @click.command(
     "trio-asgi",
-    context_settings={"auto_envvar_prefix": "TRIO_ASGI", "show_default": True},
+    context_settings={"auto_envvar_prefix": ENVVAR_PREFIX, "show_default": True},
 )
 @click.argument("app", envvar="TRIO_ASGI_APP")
-@click.option("--host", default=_DEFAULTS["host"], show_envvar=True, help="Address to bind to.")
-@click.option(
-    "--port",
-    type=int,
-    default=_DEFAULTS["port"],
-    show_envvar=True,
-    help="Port to bind to (0: any free port).",
-)
-@click.option(
-    "--root-path",
-    default=_DEFAULTS["root_path"],
-    show_default=False,
-    show_envvar=True,
-    help="Path prefix the app is mounted under behind a proxy, e.g. /api.",
-)
-@click.option(
-    "--lifespan",
-    type=click.Choice(get_args(LifespanMode)),
-    default=_DEFAULTS["lifespan"],
-    show_envvar=True,
-    help="Run the ASGI lifespan protocol: auto (if the app supports it), on, or off.",
-)
-@click.option(
-    "--access-log/--no-access-log",
-    default=_DEFAULTS["access_log"],
-    show_envvar=True,
-    help="Log one line per response.",
-)
-@click.option(
-    "--graceful-timeout",
-    type=float,
-    default=_DEFAULTS["graceful_timeout"],
-    show_envvar=True,
-    help="Seconds in-flight requests get to finish once shutdown starts (inf: no limit).",
-)
-@click.option(
-    "--keep-alive-timeout",
-    type=float,
-    default=_DEFAULTS["keep_alive_timeout"],
-    show_envvar=True,
-    help="Seconds an idle keep-alive connection is kept open.",
-)
-@click.option(
-    "--disconnect-timeout",
-    type=float,
-    default=_DEFAULTS["disconnect_timeout"],
-    show_envvar=True,
-    help="Seconds an app may keep running after its client disconnected.",
-)
-@click.option(
-    "--date-header/--no-date-header",
-    default=_DEFAULTS["date_header"],
-    show_envvar=True,
-    help="Add a Date header to responses that lack one.",
-)
-@click.option(
-    "--server-header/--no-server-header",
-    default=_DEFAULTS["server_header"],
-    show_envvar=True,
-    help="Add 'Server: trio-asgi' to responses that lack one.",
-)
-@click.option(
-    "--http",
-    type=click.Choice(get_args(HTTPMode)),
-    default=_DEFAULTS["http"],
-    show_envvar=True,
-    help="HTTP/1.1 parser: auto (httptools if installed, else h11), h11 (pure Python, the "
-    "reference) or httptools (faster; pip install 'trio-asgi[fast]').",
-)
-@click.option(
-    "--ws",
-    type=click.Choice(get_args(WebSocketMode)),
-    default=_DEFAULTS["ws"],
-    show_envvar=True,
-    help="WebSocket support: auto (upgrade WebSocket handshakes) or none (serve them as HTTP).",
-)
-@click.option(
-    "--ws-max-size",
-    type=int,
-    default=_DEFAULTS["ws_max_size"],
-    show_envvar=True,
-    help="Bytes a received WebSocket message may have; a larger one closes with code 1009.",
-)
-@click.option(
-    "--ws-max-queue",
-    type=int,
-    default=_DEFAULTS["ws_max_queue"],
-    show_envvar=True,
-    help="Received WebSocket messages held for the app before the server stops reading.",
-)
-@click.option(
-    "--ws-ping-interval",
-    type=float,
-    default=_DEFAULTS["ws_ping_interval"],
-    show_envvar=True,
-    help="Seconds between WebSocket keepalive pings (0: no pings).",
-)
-@click.option(
-    "--ws-ping-timeout",
-    type=float,
-    default=_DEFAULTS["ws_ping_timeout"],
-    show_envvar=True,
-    help="Seconds a WebSocket ping waits for its pong before closing with 1011 (inf: no limit).",
-)
-@click.option(
-    "--ws-per-message-deflate/--no-ws-per-message-deflate",
-    default=_DEFAULTS["ws_per_message_deflate"],
-    show_envvar=True,
-    help="Offer WebSocket permessage-deflate compression to clients that ask for it.",
-)
-@click.option(
-    "--request-header-timeout",
-    type=float,
-    default=_DEFAULTS["request_header_timeout"],
-    show_envvar=True,
-    help="Seconds a request head may take to arrive, from its first byte (inf: no limit).",
-)
-@click.option(
-    "--body-read-timeout",
-    type=float,
-    default=_DEFAULTS["body_read_timeout"],
-    show_envvar=True,
-    help="Seconds the app waits in receive() for more request body; then 408 (inf: no limit).",
-)
-@click.option(
-    "--lifespan-startup-timeout",
-    type=float,
-    default=_DEFAULTS["lifespan_startup_timeout"],
-    show_envvar=True,
-    help="Seconds lifespan startup may take before it counts as failed (inf: no limit).",
-)
-@click.option(
-    "--lifespan-shutdown-timeout",
-    type=float,
-    default=_DEFAULTS["lifespan_shutdown_timeout"],
-    show_envvar=True,
-    help="Seconds lifespan shutdown may take before it is cancelled (inf: no limit).",
-)
-@click.option(
-    "--max-header-size",
-    type=int,
-    default=_DEFAULTS["max_header_size"],
-    show_envvar=True,
-    help="Bytes a request head (request line and headers) may have; a larger one gets 431.",
-)
-@click.option(
-    "--max-request-body-size",
-    type=int,
-    default=_DEFAULTS["max_request_body_size"],
-    show_default="no limit",
-    show_envvar=True,
-    help="Bytes a request body may have; a larger one gets 413.",
-)
-@click.option(
-    "--max-connections",
-    type=int,
-    default=_DEFAULTS["max_connections"],
-    show_default="no limit",
-    show_envvar=True,
-    help="Open connections at most; one more is answered 503 and closed.",
-)
-@click.option(
-    "--max-requests-per-connection",
-    type=int,
-    default=_DEFAULTS["max_requests_per_connection"],
-    show_default="no limit",
-    show_envvar=True,
-    help="Requests served on one keep-alive connection before the server closes it.",
-)
-@click.option(
-    "--backlog",
-    type=int,
-    default=_DEFAULTS["backlog"],
-    show_envvar=True,
-    help="Length of the listening sockets' queue of connections not yet accepted.",
-)
+@_config_options
 @click.option(
     "--factory",
     is_flag=True,
@@ -284,36 +160,12 @@ logger = logging.getLogger("trio_asgi.error")
 @click.pass_context
 def cli(
     ctx: click.Context,
+    /,
     app: str,
-    host: str,
-    port: int,
-    root_path: str,
-    lifespan: str,
-    access_log: bool,
-    graceful_timeout: float,
-    keep_alive_timeout: float,
-    disconnect_timeout: float,
-    date_header: bool,
-    server_header: bool,
-    http: str,
-    ws: str,
-    ws_max_size: int,
-    ws_max_queue: int,
-    ws_ping_interval: float,
-    ws_ping_timeout: float,
-    ws_per_message_deflate: bool,
-    request_header_timeout: float,
-    body_read_timeout: float,
-    lifespan_startup_timeout: float,
-    lifespan_shutdown_timeout: float,
-    max_header_size: int,
-    max_request_body_size: int | None,
-    max_connections: int | None,
-    max_requests_per_connection: int | None,
-    backlog: int,
     factory: bool,
     app_dir: str,
     log_level: str,
+    **settings: Any,
 ) -> None:
     """Serve the ASGI app APP, given as "module:attribute" (e.g. "myproject.main:app").
 
@@ -321,34 +173,7 @@ def cli(
     SIGTERM shuts down gracefully; a second one stops at once.
     """
     try:
-        config = Config(
-            host=host,
-            port=port,
-            root_path=root_path,
-            lifespan=cast(LifespanMode, lifespan),
-            access_log=access_log,
-            keep_alive_timeout=keep_alive_timeout,
-            graceful_timeout=graceful_timeout,
-            disconnect_timeout=disconnect_timeout,
-            date_header=date_header,
-            server_header=server_header,
-            http=cast(HTTPMode, http),
-            ws=cast(WebSocketMode, ws),
-            ws_max_size=ws_max_size,
-            ws_max_queue=ws_max_queue,
-            ws_ping_interval=ws_ping_interval,
-            ws_ping_timeout=ws_ping_timeout,
-            ws_per_message_deflate=ws_per_message_deflate,
-            request_header_timeout=request_header_timeout,
-            body_read_timeout=body_read_timeout,
-            lifespan_startup_timeout=lifespan_startup_timeout,
-            lifespan_shutdown_timeout=lifespan_shutdown_timeout,
-            max_header_size=max_header_size,
-            max_request_body_size=max_request_body_size,
-            max_connections=max_connections,
-            max_requests_per_connection=max_requests_per_connection,
-            backlog=backlog,
-        )
+        config = Config(**settings)
     except ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from exc
 
@@ -371,7 +196,7 @@ def cli(
             raise _ShutdownFailure(f"application shutdown failed: {exc.message}") from exc
         except OSError as exc:
             raise click.ClickException(
-                f"could not listen on {format_address((host, port))}: {exc}"
+                f"could not listen on {format_address((config.host, config.port))}: {exc}"
             ) from exc
     if not graceful:
         ctx.exit(EXIT_FAILURE)

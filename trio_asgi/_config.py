@@ -4,15 +4,23 @@ Conventions: every ``*_timeout`` field is a number of seconds (``math.inf`` mean
 where the field says so), every ``*_size`` field is a number of bytes. A bad value raises
 :class:`~trio_asgi.ConfigError` naming the field, the value and what it should be, so the CLI
 can print it as is.
+
+Each field's ``dataclasses.field(metadata=...)`` holds an :class:`~trio_asgi._option.Option`:
+the field's
+``--help`` text and its row in docs/configuration.md. That is the one source of both views:
+``_cli.py`` builds its server options from it in one loop, and ``_config_docs.py`` renders the
+option table (``python -m trio_asgi._config_docs`` rewrites the doc;
+tests/test_docs_generated.py fails when it is stale). The attribute docs below stay by hand.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ._errors import ConfigError
+from ._option import option as _option
 
 __all__ = ["Config", "HTTPMode", "LifespanMode", "WebSocketMode"]
 
@@ -54,22 +62,18 @@ class Config:
         lifespan (str): ``"auto"`` (default), ``"on"`` or ``"off"``; see
             :data:`LifespanMode` and the ASGI lifespan spec 2.0.
         access_log (bool): Log one line per response to the ``trio_asgi.access`` logger.
+        graceful_timeout (float): Seconds in-flight requests get to finish once graceful
+            shutdown starts; then they are cancelled. ``math.inf`` waits for ever. Default 10.
         keep_alive_timeout (float): Seconds an idle keep-alive connection waits for the first
             byte of its next request (RFC 9112 section 9.3) before the server closes it; a new
             connection gets as long for its first. Once a head has begun,
             ``request_header_timeout`` applies instead. Default 5.
-        graceful_timeout (float): Seconds in-flight requests get to finish once graceful
-            shutdown starts; then they are cancelled. ``math.inf`` waits for ever. Default 10.
         disconnect_timeout (float): Seconds an app may keep running after its client
             disconnected (it sees ``http.disconnect`` at once); then its task is cancelled.
             Default 3.
         date_header (bool): Add a ``Date`` header (RFC 9110 section 6.6.1) to responses that
             lack one.
         server_header (bool): Add ``Server: trio-asgi`` to responses that lack one.
-        body_buffer_size (int): Bytes of request body the server reads ahead of the app.
-            When this much is waiting for ``receive()``, the server stops reading the
-            socket (backpressure), so a fast client cannot make it buffer an upload.
-            Default 65536 (64 KiB); at least 1024.
         http (str): The HTTP/1.1 request parser: ``"auto"`` (default: httptools if it is
             installed, else h11), ``"h11"`` or ``"httptools"``; see :data:`HTTPMode`.
         ws (str): ``"auto"`` (default) or ``"none"``; see :data:`WebSocketMode`.
@@ -110,38 +114,280 @@ class Config:
             ``Connection: close``). ``None`` (default): no limit.
         backlog (int): The listening sockets' accept queue length (``listen(2)``).
             Default 2048.
+        body_buffer_size (int): Bytes of request body the server reads ahead of the app.
+            When this much is waiting for ``receive()``, the server stops reading the
+            socket (backpressure), so a fast client cannot make it buffer an upload.
+            Default 65536 (64 KiB); at least 1024.
 
     Raises:
         ConfigError: a field has the wrong type or a value out of range.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    root_path: str = ""
-    lifespan: LifespanMode = "auto"
-    access_log: bool = True
-    keep_alive_timeout: float = 5.0
-    graceful_timeout: float = 10.0
-    disconnect_timeout: float = 3.0
-    date_header: bool = True
-    server_header: bool = True
-    body_buffer_size: int = 65536
-    http: HTTPMode = "auto"
-    ws: WebSocketMode = "auto"
-    ws_max_size: int = 16 * 1024 * 1024
-    ws_max_queue: int = 32
-    ws_ping_interval: float = 20.0
-    ws_ping_timeout: float = 20.0
-    ws_per_message_deflate: bool = True
-    request_header_timeout: float = 10.0
-    body_read_timeout: float = 60.0
-    lifespan_startup_timeout: float = 60.0
-    lifespan_shutdown_timeout: float = 30.0
-    max_header_size: int = 16384
-    max_request_body_size: int | None = None
-    max_connections: int | None = None
-    max_requests_per_connection: int | None = None
-    backlog: int = 2048
+    host: str = field(
+        default="127.0.0.1",
+        metadata=_option(
+            cli_help="Address to bind to.",
+            meaning="Address to listen on. `127.0.0.1`: this machine only; `0.0.0.0`: every "
+            "IPv4 interface; `::`: IPv6; a host name is resolved and every address it resolves "
+            "to is listened on.",
+        ),
+    )
+    port: int = field(
+        default=8000,
+        metadata=_option(
+            cli_help="Port to bind to (0: any free port).",
+            doc_type="`int`, 0 to 65535",
+            meaning="TCP port. `0` lets the operating system choose a free port; `serve()` "
+            "reports the bound addresses to `nursery.start()`, and the log line "
+            "`Listening on http://HOST:PORT` names them.",
+        ),
+    )
+    root_path: str = field(
+        default="",
+        metadata=_option(
+            cli_help="Path prefix the app is mounted under behind a proxy, e.g. /api.",
+            show_default=False,
+            meaning="The path prefix the app is mounted under behind a proxy, e.g. `/api`; "
+            'becomes `scope["root_path"]`. `""`, or starts with `/` and does not end with '
+            '`/`. `scope["path"]` is not prefixed with it: see '
+            "[asgi.md](asgi.md#root_path-and-path).",
+        ),
+    )
+    lifespan: LifespanMode = field(
+        default="auto",
+        metadata=_option(
+            cli_help="Run the ASGI lifespan protocol: auto (if the app supports it), on, or off.",
+            meaning="Run the ASGI lifespan protocol. `auto`: run it, and serve without it if "
+            "the app raises before startup completes. `on`: such an exception is a startup "
+            "failure. `off`: never call the app with the lifespan scope. See "
+            "[asgi.md](asgi.md#lifespan-spec-20).",
+        ),
+    )
+    access_log: bool = field(
+        default=True,
+        metadata=_option(
+            cli_help="Log one line per response.",
+            meaning="One line per response on the `trio_asgi.access` logger.",
+        ),
+    )
+    graceful_timeout: float = field(
+        default=10.0,
+        metadata=_option(
+            cli_help="Seconds in-flight requests get to finish once shutdown starts "
+            "(inf: no limit).",
+            doc_type="`float`, seconds",
+            meaning="How long requests in flight get to finish once graceful shutdown starts; "
+            "then they are cancelled. `inf`: wait for them however long they take.",
+        ),
+    )
+    keep_alive_timeout: float = field(
+        default=5.0,
+        metadata=_option(
+            cli_help="Seconds an idle keep-alive connection is kept open.",
+            doc_type="`float`, seconds",
+            meaning="How long an idle keep-alive connection (or a new one) waits for the first "
+            "byte of its next request before the server closes it. Once a request head has "
+            "begun, `request_header_timeout` applies instead; neither runs while a request is "
+            "in progress.",
+        ),
+    )
+    disconnect_timeout: float = field(
+        default=3.0,
+        metadata=_option(
+            cli_help="Seconds an app may keep running after its client disconnected.",
+            doc_type="`float`, seconds",
+            meaning="How long an app may keep running after its client disconnected, before "
+            "its task is cancelled. The app sees `http.disconnect` at once. Not applied to an "
+            "app whose response was complete.",
+        ),
+    )
+    date_header: bool = field(
+        default=True,
+        metadata=_option(
+            cli_help="Add a Date header to responses that lack one.",
+            meaning="Add a `Date` header (RFC 9110 section 6.6.1) to responses that lack one.",
+        ),
+    )
+    server_header: bool = field(
+        default=True,
+        metadata=_option(
+            cli_help="Add 'Server: trio-asgi' to responses that lack one.",
+            meaning="Add `Server: trio-asgi` to responses that lack one.",
+        ),
+    )
+    http: HTTPMode = field(
+        default="auto",
+        metadata=_option(
+            cli_help="HTTP/1.1 parser: auto (httptools if installed, else h11), h11 (pure Python, "
+            "the reference) or httptools (faster; pip install 'trio-asgi[fast]').",
+            meaning="The HTTP/1.1 request parser. `h11`: pure Python, the reference. "
+            "`httptools`: [httptools](https://github.com/MagicStack/httptools) (llhttp, in C), "
+            "several times faster; install it with `pip install 'trio-asgi[fast]'`. `auto`: "
+            "httptools if it is installed, else h11. Both turn requests into the same events "
+            "and answer malformed ones with the same status; chunked bodies are decoded by one "
+            "strict decoder whichever parser runs (see [internet.md](internet.md)); responses "
+            "are written by trio-asgi itself either way. Asking for `httptools` without it "
+            "installed is a `ConfigError` that says what to install.",
+        ),
+    )
+    ws: WebSocketMode = field(
+        default="auto",
+        metadata=_option(
+            cli_help="WebSocket support: auto (upgrade WebSocket handshakes) or none "
+            "(serve them as HTTP).",
+            meaning="`auto`: a valid WebSocket handshake (a `GET` with `Upgrade: websocket`) "
+            "becomes a `websocket` scope. `none`: no WebSocket support; such requests reach the "
+            "app as plain `http` requests. See [websocket.md](websocket.md).",
+        ),
+    )
+    ws_max_size: int = field(
+        default=16 * 1024 * 1024,
+        metadata=_option(
+            cli_help="Bytes a received WebSocket message may have; a larger one closes with code "
+            "1009.",
+            doc_type="`int`, bytes, at least 1",
+            doc_default_note="(16 MiB)",
+            meaning="The largest WebSocket message the server accepts, after decompression "
+            "(text in UTF-8 bytes), counting every fragment, each frame but the last as at "
+            "least 6 bytes. A larger one closes the connection with code 1009; the rest of it "
+            "is never buffered or inflated.",
+        ),
+    )
+    ws_max_queue: int = field(
+        default=32,
+        metadata=_option(
+            cli_help="Received WebSocket messages held for the app before the server stops "
+            "reading.",
+            doc_type="`int`, messages, at least 1",
+            meaning="Received WebSocket messages held for the app's `receive()`. With this "
+            "many waiting, or with the waiting ones and the one being received holding "
+            "`ws_max_size` bytes, the server stops reading the socket (backpressure).",
+        ),
+    )
+    ws_ping_interval: float = field(
+        default=20.0,
+        metadata=_option(
+            cli_help="Seconds between WebSocket keepalive pings (0: no pings).",
+            doc_type="`float`, seconds",
+            meaning="Seconds between the server's keepalive pings on an open WebSocket. `0` "
+            "turns pings off. `inf` is not accepted (use `0`).",
+        ),
+    )
+    ws_ping_timeout: float = field(
+        default=20.0,
+        metadata=_option(
+            cli_help="Seconds a WebSocket ping waits for its pong before closing with 1011 "
+            "(inf: no limit).",
+            doc_type="`float`, seconds",
+            meaning="How long a ping waits for its pong. A client that misses it is closed "
+            "with code 1011 and the app sees `websocket.disconnect`. `inf`: wait for ever.",
+        ),
+    )
+    ws_per_message_deflate: bool = field(
+        default=True,
+        metadata=_option(
+            cli_help="Offer WebSocket permessage-deflate compression to clients that ask for it.",
+            meaning="Offer permessage-deflate compression (RFC 7692) to clients that ask for it.",
+        ),
+    )
+    request_header_timeout: float = field(
+        default=10.0,
+        metadata=_option(
+            cli_help="Seconds a request head may take to arrive, from its first byte "
+            "(inf: no limit).",
+            doc_type="`float`, seconds",
+            meaning="The whole request head must arrive within this, from its first byte; "
+            "then 408 and close (the slowloris defence).",
+        ),
+    )
+    body_read_timeout: float = field(
+        default=60.0,
+        metadata=_option(
+            cli_help="Seconds the app waits in receive() for more request body; then 408 "
+            "(inf: no limit).",
+            doc_type="`float`, seconds",
+            meaning="How long the app may wait in `receive()` for the next body bytes; then "
+            "`receive()` returns `http.disconnect` and the client gets 408 if no response has "
+            "started.",
+        ),
+    )
+    lifespan_startup_timeout: float = field(
+        default=60.0,
+        metadata=_option(
+            cli_help="Seconds lifespan startup may take before it counts as failed "
+            "(inf: no limit).",
+            doc_type="`float`, seconds",
+            meaning="Lifespan startup that takes longer counts as failed (`LifespanFailure`, "
+            "exit 3).",
+        ),
+    )
+    lifespan_shutdown_timeout: float = field(
+        default=30.0,
+        metadata=_option(
+            cli_help="Seconds lifespan shutdown may take before it is cancelled (inf: no limit).",
+            doc_type="`float`, seconds",
+            meaning="Lifespan shutdown that takes longer is cancelled, with a WARNING.",
+        ),
+    )
+    max_header_size: int = field(
+        default=16384,
+        metadata=_option(
+            cli_help="Bytes a request head (request line and headers) may have; a larger one gets "
+            "431.",
+            doc_type="`int`, bytes, at least 1024",
+            meaning="A longer request head (request line and headers, as received) gets 431.",
+        ),
+    )
+    max_request_body_size: int | None = field(
+        default=None,
+        metadata=_option(
+            cli_help="Bytes a request body may have; a larger one gets 413.",
+            show_default="no limit",
+            doc_type="`int`, bytes, or none",
+            meaning="A longer body gets 413: at once for its `Content-Length`, or as soon as "
+            "the bytes received exceed it.",
+        ),
+    )
+    max_connections: int | None = field(
+        default=None,
+        metadata=_option(
+            cli_help="Open connections at most; one more is answered 503 and closed.",
+            show_default="no limit",
+            doc_type="`int`, or none",
+            meaning="Connections beyond it are answered 503 and closed; accepting never waits.",
+        ),
+    )
+    max_requests_per_connection: int | None = field(
+        default=None,
+        metadata=_option(
+            cli_help="Requests served on one keep-alive connection before the server closes it.",
+            show_default="no limit",
+            doc_type="`int`, or none",
+            meaning="After this many requests a keep-alive connection's last response says "
+            "`Connection: close`.",
+        ),
+    )
+    backlog: int = field(
+        default=2048,
+        metadata=_option(
+            cli_help="Length of the listening sockets' queue of connections not yet accepted.",
+            doc_type="`int`",
+            meaning="The listening sockets' accept queue (`listen(2)`; Linux caps it at "
+            "`somaxconn`).",
+        ),
+    )
+    body_buffer_size: int = field(
+        default=65536,
+        metadata=_option(
+            cli_help=None,
+            doc_type="`int`, bytes, at least 1024",
+            doc_default_note="(64 KiB)",
+            meaning="How much request body the server reads ahead of the app. With this much "
+            "waiting for `receive()` the server stops reading the socket (backpressure), and "
+            "it buffers at most this much of pipelined requests. `Config` only: the CLI has no "
+            "option for it.",
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
