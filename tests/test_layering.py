@@ -4,7 +4,8 @@
   that needs another's shape declares a ``typing.Protocol`` instead (``_context.Connection``,
   ``_websocket.UpgradedConnection``).
 - The sans-IO modules (request parsing, the chunked decoder, the response writer, scope
-  building and message checks, the deflate budget, config, errors, types) import neither
+  building and message checks, the deflate budget, config and its metadata and docs, the
+  task table, errors, types) import neither
   trio nor, directly or through another module, anything of trio-asgi that does: they take
   values and return values, and are tested without an event loop.
 """
@@ -22,11 +23,14 @@ SANS_IO = frozenset(
     {
         "_chunked",
         "_config",
+        "_config_docs",
         "_errors",
         "_httptools_parser",
         "_parsing",
         "_response",
+        "_option",
         "_scope",
+        "_tasks",
         "_types",
         "_ws_deflate",
     }
