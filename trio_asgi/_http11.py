@@ -23,7 +23,7 @@ How the parts divide the work:
   responses; this module moves bytes and events and keeps the ASGI rules. Parser and writer
   calls are synchronous, so the two tasks never interleave inside one.
 - Only the reader reads the socket. It feeds the parser and hands events to the current
-  :class:`RequestCycle` synchronously. It stops reading (backpressure) while
+  :class:`~trio_asgi._exchange.RequestCycle` synchronously. It stops reading (backpressure) while
   ``Config.body_buffer_size`` bytes of body wait for the app, or as many bytes of pipelined
   requests wait behind the current one.
 - The app task spawns from the reader on each request head. When it completes its response
@@ -48,14 +48,15 @@ import contextlib
 import math
 import os
 import time
-from typing import Any, Final
+from typing import Final
 
 import trio
 from wsproto.utilities import RemoteProtocolError as WebSocketHandshakeError
 
 from . import _tasks as tasks
 from ._context import ServerContext
-from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
+from ._errors import ClientDisconnected, InvalidMessage
+from ._exchange import RequestCycle
 from ._logging import error_logger, format_address, log_access
 from ._parsing import (
     CONNECTION_CLOSED,
@@ -68,279 +69,19 @@ from ._parsing import (
 from ._response import FramingError, ResponseWriter, informational, reason_phrase
 from ._scope import (
     Address,
-    check_message_type,
     check_request_head,
-    check_response_body,
-    check_response_start,
     http_scope,
     is_websocket_upgrade,
 )
-from ._types import Message
 from ._websocket import WebSocketSession, reject_handshake
 
-__all__ = ["HTTP11Connection", "RequestCycle"]
+__all__ = ["HTTP11Connection"]
 
 READ_SIZE: Final = 64 * 1024  # bytes asked of the socket per receive_some (64 KiB)
 LINGER_TIMEOUT: Final = 2.0  # seconds the reader drains the client after our FIN
 EVENTS_PER_CHECKPOINT: Final = 64  # parser events the reader handles between checkpoints
 SERVER_HEADER: Final = (b"server", b"trio-asgi")
 _FOLD_STARTS: Final = (b" ", b"\t")  # a read starting with one may continue a folded line
-
-
-class RequestCycle:
-    """One request and its response: the ``receive`` and ``send`` the app is called with.
-
-    The reader feeds it (:meth:`feed_body`, :meth:`end_body`, :meth:`disconnect`); the app
-    drives it through :meth:`receive` and :meth:`send` (ASGI HTTP spec 2.5).
-
-    Attributes:
-        scope: the ``http`` connection scope.
-        cancel_scope: the app task's cancel scope; its deadline is set when the client leaves.
-        disconnected: the client is gone as far as ``receive()`` is concerned.
-        response_started: the app sent ``http.response.start``.
-        response_complete: the final body chunk has been handed to the socket.
-    """
-
-    __slots__ = (
-        "_body",
-        "_body_complete",
-        "_conn",
-        "_final_body_taken",
-        "_head_pending",
-        "_headers",
-        "_waiter",
-        "_writer",
-        "buffered",
-        "cancel_scope",
-        "disconnected",
-        "expecting_continue",
-        "framing_failed",
-        "protocol_error",
-        "received",
-        "request",
-        "response_complete",
-        "response_started",
-        "scope",
-        "started_at",
-        "status",
-    )
-
-    def __init__(self, conn: HTTP11Connection, request: RequestHead, scope: dict[str, Any]):
-        self._conn = conn
-        self.request = request
-        self.scope = scope
-        self.cancel_scope = trio.CancelScope()
-        self.started_at = time.perf_counter()
-        self._body: list[bytes] = []
-        self.buffered = 0  # bytes of body waiting for receive()
-        self.received = 0  # bytes of body received in all, for max_request_body_size
-        self._body_complete = False  # the parser gave END_OF_MESSAGE
-        self._final_body_taken = False  # receive() returned more_body=False
-        self.disconnected = False
-        self.protocol_error: ParseError | None = None
-        self.response_started = False
-        self.response_complete = False
-        self.status = 0
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._writer: ResponseWriter | None = None  # set by http.response.start
-        self._head_pending = False  # the head is built but held for the first body message
-        self.framing_failed = False  # the body broke its Content-Length: abort, do not answer
-        self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
-        self._waiter: trio.Event | None = None
-
-    # -- fed by the reader task (synchronous) ------------------------------------------
-
-    def feed_body(self, data: bytes) -> None:
-        """Queue request body bytes for ``receive()``; past the body limit, refuse them."""
-        self.received += len(data)
-        self.expecting_continue = False
-        limit = self._conn.config.max_request_body_size
-        if limit is not None and self.received > limit:
-            if self.protocol_error is None:
-                self._fail(413, f"the request body is over {limit} bytes")
-            return  # read and dropped: never buffered
-        if self.protocol_error is not None:
-            return
-        self._body.append(data)
-        self.buffered += len(data)
-        self._wake()
-
-    def end_body(self) -> None:
-        """The request body is complete (the parser's ``END_OF_MESSAGE``)."""
-        self._body_complete = True
-        self.expecting_continue = False
-        self._wake()
-
-    def disconnect(self) -> None:
-        """The client went away: ``receive()`` reports it and the app's grace period starts.
-
-        Once the response is complete there is nothing left to cut short: an app that runs
-        on (background work after the response) is not given a deadline.
-        """
-        if self.disconnected:
-            return
-        self.disconnected = True
-        if not self.response_complete:
-            grace_deadline = trio.current_time() + self._conn.config.disconnect_timeout
-            self.cancel_scope.deadline = min(self.cancel_scope.deadline, grace_deadline)
-        self._wake()
-
-    def _fail(self, status: int, reason: str) -> None:
-        """The request cannot be completed: the app sees ``http.disconnect``; if it has not
-        responded when it returns, the client gets ``status``; the connection then closes."""
-        self.protocol_error = ParseError(reason, status)
-        self._body = []
-        self.buffered = 0
-        self._conn.stop_keep_alive()
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None:
-            self._waiter.set()
-            self._waiter = None
-
-    # -- the ASGI receive callable -------------------------------------------------------
-
-    async def receive(self) -> Message:
-        """Return the next ``http.request`` or ``http.disconnect`` event (ASGI HTTP 2.5).
-
-        Body bytes already buffered, and a disconnect already known, are returned without a
-        checkpoint, so this works from inside an already-cancelled scope (Starlette's
-        ``is_disconnected()`` relies on it). After the response is complete, or once the
-        client has gone and its body is delivered, every call returns ``http.disconnect``.
-        The first call that has to wait for body bytes answers ``Expect: 100-continue``.
-        """
-        while True:
-            if self.response_complete:
-                return {"type": "http.disconnect"}
-            if self._body:
-                return self._take_body()
-            if self.protocol_error is not None:  # a broken, oversized or timed-out body
-                return {"type": "http.disconnect"}
-            if self._body_complete and not self._final_body_taken:
-                return self._take_body()
-            if self.disconnected:
-                return {"type": "http.disconnect"}
-            if self._final_body_taken:
-                # Nothing more will come but the end of the cycle or of the connection.
-                await self._wait()
-                continue
-            if self.expecting_continue and not self.response_started:
-                self.expecting_continue = False
-                await self._conn.send_continue()
-                continue
-            with trio.move_on_after(self._conn.config.body_read_timeout) as timer:
-                await self._wait()
-            if timer.cancelled_caught and not self._body and not self._body_complete:
-                # body_read_timeout: the client stopped sending its body.
-                self._fail(408, "the request body did not arrive in time")
-
-    def _take_body(self) -> Message:
-        body = self._body
-        data = bytes(body[0]) if len(body) == 1 else b"".join(body)
-        self._body = []
-        self.buffered = 0
-        more_body = not self._body_complete
-        self._final_body_taken = not more_body
-        self._conn.resume_reading()
-        return {"type": "http.request", "body": data, "more_body": more_body}
-
-    async def _wait(self) -> None:
-        if self._waiter is None:
-            self._waiter = trio.Event()
-        await self._waiter.wait()
-
-    # -- the ASGI send callable ----------------------------------------------------------
-
-    async def send(self, message: Message) -> None:
-        """Send ``http.response.start`` or ``http.response.body`` (ASGI HTTP spec 2.5).
-
-        The response head is held until the first body message, then written together with
-        it. Each body message returns once its bytes are handed to the socket.
-
-        Raises:
-            ClientDisconnected: the connection is closed (an ``OSError``, spec 2.4).
-            InvalidMessage: the message is not a dict with a known ``type``, or its keys have
-                the wrong types or values.
-            UnexpectedMessage: the message is not allowed now (body before start, anything
-                after the response completed, a body longer or shorter than the declared
-                ``Content-Length``).
-        """
-        message_type = check_message_type(message)
-        if message_type == "http.response.body":
-            if not self.response_started:
-                raise UnexpectedMessage(
-                    "Expected ASGI message 'http.response.start', but got 'http.response.body'."
-                )
-            if self.response_complete:
-                raise UnexpectedMessage(
-                    "Unexpected ASGI message 'http.response.body' sent, "
-                    "after the response was already completed."
-                )
-            body, more_body = check_response_body(message)
-            await self._send_body(body, more_body)
-        elif message_type == "http.response.start":
-            if self.response_started:
-                raise UnexpectedMessage(
-                    "Unexpected ASGI message 'http.response.start' sent, "
-                    "after the response had already started."
-                )
-            status, headers = check_response_start(message)
-            if self._conn.broken:
-                raise ClientDisconnected("the client closed the connection")
-            self._writer = self._conn.response_writer(status, headers)
-            self._headers = headers
-            self._head_pending = True
-            self.response_started = True
-            self.status = status
-        else:
-            expected = "'http.response.body'" if self.response_started else "'http.response.start'"
-            raise UnexpectedMessage(f"Expected ASGI message {expected}, but got {message_type!r}.")
-
-    async def _send_body(self, body: bytes, more_body: bool) -> None:
-        conn = self._conn
-        if conn.broken:
-            raise ClientDisconnected("the client closed the connection")
-        writer = self._writer
-        assert writer is not None  # response_started
-        head = b""
-        if self._head_pending:
-            if conn.closing and writer.keep_alive:
-                # Shutdown began while the head was held: it must now say so.
-                writer = self._writer = conn.response_writer(self.status, self._headers)
-            head = writer.head
-        try:
-            data = head + writer.body(body) if body else head
-            if not more_body:
-                data += writer.end()
-        except FramingError as exc:
-            # The body does not match the declared Content-Length: the response can be
-            # neither completed nor replaced, so the connection is aborted once the app
-            # returns.
-            self.framing_failed = True
-            raise UnexpectedMessage(
-                f"Response body does not match the declared Content-Length: {exc}"
-            ) from None
-        if head:
-            self._head_pending = False
-            conn.response_begun = True
-        if data:
-            await conn.write(data, final=not more_body)
-        if not more_body:
-            self.response_complete = True
-            self._wake()
-            if conn.config.access_log:
-                log_access(
-                    conn.client,
-                    self.request.method,
-                    self.request.target,
-                    self.request.http_version,
-                    self.status,
-                    self.started_at,
-                )
-            # Synchronous on purpose: an app cancelled inside this send() (a disconnect
-            # watcher's nursery, say) must not leave the connection half-way.
-            conn.response_done()
 
 
 class HTTP11Connection:
@@ -837,7 +578,7 @@ class HTTP11Connection:
             # answered when it returns, the client gets the parser's suggested status.
             if cycle.protocol_error is None:  # the first error wins (a 413 stays a 413)
                 cycle.protocol_error = exc
-            cycle._wake()
+            cycle.wake()
 
     async def _reject_pending(self) -> None:
         """Answer a refused or malformed request with its status, then close."""

@@ -1,0 +1,315 @@
+"""One request's ASGI HTTP exchange: the ``receive`` and ``send`` an app is called with.
+
+:class:`RequestCycle` keeps the ASGI HTTP rules (spec 2.5): body buffering with a limit and
+backpressure, ``http.disconnect`` at once and from inside a cancelled scope, ``Expect:
+100-continue`` on the first wait for body, message order and shapes, the response head held
+until the first body message. The connection that owns it feeds it events (``feed_body``,
+``end_body``, ``disconnect``) and gives it the few things it needs through
+:class:`CycleOwner`; the cycle never reaches further into its connection. Today the
+response is framed by HTTP/1.1's :class:`~trio_asgi._response.ResponseWriter`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import trio
+
+from ._config import Config
+from ._errors import ClientDisconnected, UnexpectedMessage
+from ._logging import log_access
+from ._parsing import ParseError, RequestHead
+from ._response import FramingError, ResponseWriter
+from ._scope import Address, check_message_type, check_response_body, check_response_start
+from ._types import Message
+
+__all__ = ["CycleOwner", "RequestCycle"]
+
+
+class CycleOwner(Protocol):
+    """What a :class:`RequestCycle` uses of the connection it belongs to."""
+
+    config: Config
+    client: Address | None
+    broken: bool  # writes can no longer succeed
+    response_begun: bool  # bytes of this cycle's response went out
+
+    @property
+    def closing(self) -> bool:
+        """No request will be served after this one (its response says ``close``)."""
+
+    def response_writer(self, status: int, headers: list[tuple[bytes, bytes]]) -> ResponseWriter:
+        """The response head's framing for ``status`` and ``headers``. Raises InvalidMessage."""
+
+    async def write(self, data: bytes, *, final: bool = False) -> None:
+        """Hand ``data`` to the socket. Raises ClientDisconnected."""
+
+    async def send_continue(self) -> None:
+        """Send ``100 Continue``."""
+
+    def resume_reading(self) -> None:
+        """The body buffer has room again: wake the reader."""
+
+    def stop_keep_alive(self) -> None:
+        """Serve no request after this one."""
+
+    def response_done(self) -> None:
+        """The response is fully written: start the next cycle or begin closing."""
+
+
+class RequestCycle:
+    """One request and its response: the ``receive`` and ``send`` the app is called with.
+
+    The reader feeds it (:meth:`feed_body`, :meth:`end_body`, :meth:`disconnect`); the app
+    drives it through :meth:`receive` and :meth:`send` (ASGI HTTP spec 2.5).
+
+    Attributes:
+        scope: the ``http`` connection scope.
+        cancel_scope: the app task's cancel scope; its deadline is set when the client leaves.
+        disconnected: the client is gone as far as ``receive()`` is concerned.
+        response_started: the app sent ``http.response.start``.
+        response_complete: the final body chunk has been handed to the socket.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_complete",
+        "_conn",
+        "_final_body_taken",
+        "_head_pending",
+        "_headers",
+        "_waiter",
+        "_writer",
+        "buffered",
+        "cancel_scope",
+        "disconnected",
+        "expecting_continue",
+        "framing_failed",
+        "protocol_error",
+        "received",
+        "request",
+        "response_complete",
+        "response_started",
+        "scope",
+        "started_at",
+        "status",
+    )
+
+    def __init__(self, conn: CycleOwner, request: RequestHead, scope: dict[str, Any]):
+        self._conn = conn
+        self.request = request
+        self.scope = scope
+        self.cancel_scope = trio.CancelScope()
+        self.started_at = time.perf_counter()
+        self._body: list[bytes] = []
+        self.buffered = 0  # bytes of body waiting for receive()
+        self.received = 0  # bytes of body received in all, for max_request_body_size
+        self._body_complete = False  # the parser gave END_OF_MESSAGE
+        self._final_body_taken = False  # receive() returned more_body=False
+        self.disconnected = False
+        self.protocol_error: ParseError | None = None
+        self.response_started = False
+        self.response_complete = False
+        self.status = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._writer: ResponseWriter | None = None  # set by http.response.start
+        self._head_pending = False  # the head is built but held for the first body message
+        self.framing_failed = False  # the body broke its Content-Length: abort, do not answer
+        self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
+        self._waiter: trio.Event | None = None
+
+    # -- fed by the reader task (synchronous) ------------------------------------------
+
+    def feed_body(self, data: bytes) -> None:
+        """Queue request body bytes for ``receive()``; past the body limit, refuse them."""
+        self.received += len(data)
+        self.expecting_continue = False
+        limit = self._conn.config.max_request_body_size
+        if limit is not None and self.received > limit:
+            if self.protocol_error is None:
+                self._fail(413, f"the request body is over {limit} bytes")
+            return  # read and dropped: never buffered
+        if self.protocol_error is not None:
+            return
+        self._body.append(data)
+        self.buffered += len(data)
+        self.wake()
+
+    def end_body(self) -> None:
+        """The request body is complete (the parser's ``END_OF_MESSAGE``)."""
+        self._body_complete = True
+        self.expecting_continue = False
+        self.wake()
+
+    def disconnect(self) -> None:
+        """The client went away: ``receive()`` reports it and the app's grace period starts.
+
+        Once the response is complete there is nothing left to cut short: an app that runs
+        on (background work after the response) is not given a deadline.
+        """
+        if self.disconnected:
+            return
+        self.disconnected = True
+        if not self.response_complete:
+            grace_deadline = trio.current_time() + self._conn.config.disconnect_timeout
+            self.cancel_scope.deadline = min(self.cancel_scope.deadline, grace_deadline)
+        self.wake()
+
+    def _fail(self, status: int, reason: str) -> None:
+        """The request cannot be completed: the app sees ``http.disconnect``; if it has not
+        responded when it returns, the client gets ``status``; the connection then closes."""
+        self.protocol_error = ParseError(reason, status)
+        self._body = []
+        self.buffered = 0
+        self._conn.stop_keep_alive()
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake a ``receive()`` waiting for the next event."""
+        if self._waiter is not None:
+            self._waiter.set()
+            self._waiter = None
+
+    # -- the ASGI receive callable -------------------------------------------------------
+
+    async def receive(self) -> Message:
+        """Return the next ``http.request`` or ``http.disconnect`` event (ASGI HTTP 2.5).
+
+        Body bytes already buffered, and a disconnect already known, are returned without a
+        checkpoint, so this works from inside an already-cancelled scope (Starlette's
+        ``is_disconnected()`` relies on it). After the response is complete, or once the
+        client has gone and its body is delivered, every call returns ``http.disconnect``.
+        The first call that has to wait for body bytes answers ``Expect: 100-continue``.
+        """
+        while True:
+            if self.response_complete:
+                return {"type": "http.disconnect"}
+            if self._body:
+                return self._take_body()
+            if self.protocol_error is not None:  # a broken, oversized or timed-out body
+                return {"type": "http.disconnect"}
+            if self._body_complete and not self._final_body_taken:
+                return self._take_body()
+            if self.disconnected:
+                return {"type": "http.disconnect"}
+            if self._final_body_taken:
+                # Nothing more will come but the end of the cycle or of the connection.
+                await self._wait()
+                continue
+            if self.expecting_continue and not self.response_started:
+                self.expecting_continue = False
+                await self._conn.send_continue()
+                continue
+            with trio.move_on_after(self._conn.config.body_read_timeout) as timer:
+                await self._wait()
+            if timer.cancelled_caught and not self._body and not self._body_complete:
+                # body_read_timeout: the client stopped sending its body.
+                self._fail(408, "the request body did not arrive in time")
+
+    def _take_body(self) -> Message:
+        body = self._body
+        data = bytes(body[0]) if len(body) == 1 else b"".join(body)
+        self._body = []
+        self.buffered = 0
+        more_body = not self._body_complete
+        self._final_body_taken = not more_body
+        self._conn.resume_reading()
+        return {"type": "http.request", "body": data, "more_body": more_body}
+
+    async def _wait(self) -> None:
+        if self._waiter is None:
+            self._waiter = trio.Event()
+        await self._waiter.wait()
+
+    # -- the ASGI send callable ----------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        """Send ``http.response.start`` or ``http.response.body`` (ASGI HTTP spec 2.5).
+
+        The response head is held until the first body message, then written together with
+        it. Each body message returns once its bytes are handed to the socket.
+
+        Raises:
+            ClientDisconnected: the connection is closed (an ``OSError``, spec 2.4).
+            InvalidMessage: the message is not a dict with a known ``type``, or its keys have
+                the wrong types or values.
+            UnexpectedMessage: the message is not allowed now (body before start, anything
+                after the response completed, a body longer or shorter than the declared
+                ``Content-Length``).
+        """
+        message_type = check_message_type(message)
+        if message_type == "http.response.body":
+            if not self.response_started:
+                raise UnexpectedMessage(
+                    "Expected ASGI message 'http.response.start', but got 'http.response.body'."
+                )
+            if self.response_complete:
+                raise UnexpectedMessage(
+                    "Unexpected ASGI message 'http.response.body' sent, "
+                    "after the response was already completed."
+                )
+            body, more_body = check_response_body(message)
+            await self._send_body(body, more_body)
+        elif message_type == "http.response.start":
+            if self.response_started:
+                raise UnexpectedMessage(
+                    "Unexpected ASGI message 'http.response.start' sent, "
+                    "after the response had already started."
+                )
+            status, headers = check_response_start(message)
+            if self._conn.broken:
+                raise ClientDisconnected("the client closed the connection")
+            self._writer = self._conn.response_writer(status, headers)
+            self._headers = headers
+            self._head_pending = True
+            self.response_started = True
+            self.status = status
+        else:
+            expected = "'http.response.body'" if self.response_started else "'http.response.start'"
+            raise UnexpectedMessage(f"Expected ASGI message {expected}, but got {message_type!r}.")
+
+    async def _send_body(self, body: bytes, more_body: bool) -> None:
+        conn = self._conn
+        if conn.broken:
+            raise ClientDisconnected("the client closed the connection")
+        writer = self._writer
+        assert writer is not None  # response_started
+        head = b""
+        if self._head_pending:
+            if conn.closing and writer.keep_alive:
+                # Shutdown began while the head was held: it must now say so.
+                writer = self._writer = conn.response_writer(self.status, self._headers)
+            head = writer.head
+        try:
+            data = head + writer.body(body) if body else head
+            if not more_body:
+                data += writer.end()
+        except FramingError as exc:
+            # The body does not match the declared Content-Length: the response can be
+            # neither completed nor replaced, so the connection is aborted once the app
+            # returns.
+            self.framing_failed = True
+            raise UnexpectedMessage(
+                f"Response body does not match the declared Content-Length: {exc}"
+            ) from None
+        if head:
+            self._head_pending = False
+            conn.response_begun = True
+        if data:
+            await conn.write(data, final=not more_body)
+        if not more_body:
+            self.response_complete = True
+            self.wake()
+            if conn.config.access_log:
+                log_access(
+                    conn.client,
+                    self.request.method,
+                    self.request.target,
+                    self.request.http_version,
+                    self.status,
+                    self.started_at,
+                )
+            # Synchronous on purpose: an app cancelled inside this send() (a disconnect
+            # watcher's nursery, say) must not leave the connection half-way.
+            conn.response_done()
