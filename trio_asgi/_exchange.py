@@ -119,6 +119,12 @@ class RequestCycle:
         self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
         self._waiter: trio.Event | None = None
 
+    def describe(self) -> str:
+        """The request for a log line: ``"GET /path?query"``, quotes included."""
+        request = self.request
+        method = request.method.decode("ascii", "replace")
+        return f'"{method} {request.target.decode("ascii", "replace")}"'
+
     # -- fed by the reader task (synchronous) ------------------------------------------
 
     def feed_body(self, data: bytes) -> None:

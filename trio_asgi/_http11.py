@@ -54,6 +54,7 @@ import trio
 from wsproto.utilities import RemoteProtocolError as WebSocketHandshakeError
 
 from . import _tasks as tasks
+from ._app import call_app
 from ._context import ServerContext
 from ._errors import ClientDisconnected, InvalidMessage
 from ._exchange import RequestCycle
@@ -594,22 +595,15 @@ class HTTP11Connection:
     # -- the app task ----------------------------------------------------------------------
 
     async def _run_app(self, cycle: RequestCycle) -> None:
-        error: Exception | None = None
-        with cycle.cancel_scope:
-            try:
-                await self.context.app(cycle.scope, cycle.receive, cycle.send)
-            except ClientDisconnected:
-                pass  # the app let send()'s OSError escape: the client left, nothing to log
-            except Exception as exc:  # noqa: BLE001 - the one app boundary: log once, answer
-                error = exc
-        if error is not None:
-            error_logger.error(
-                'Exception in ASGI application handling "%s %s" from %s',
-                cycle.request.method.decode("ascii", "replace"),
-                cycle.request.target.decode("ascii", "replace"),
-                format_address(self.client),
-                exc_info=error,
-            )
+        error = await call_app(
+            self.context.app,
+            cycle.scope,
+            cycle.receive,
+            cycle.send,
+            cancel_scope=cycle.cancel_scope,
+            describe=cycle.describe,
+            client=self.client,
+        )
         if cycle.response_complete:
             return
         gone = cycle.disconnected or cycle.protocol_error is not None

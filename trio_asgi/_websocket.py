@@ -67,6 +67,7 @@ from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from . import _tasks as tasks
+from ._app import call_app
 from ._config import Config
 from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
 from ._logging import error_logger, format_address, log_access
@@ -509,23 +510,21 @@ class WebSocketSession:
 
     # -- the app task ----------------------------------------------------------------------
 
+    def describe(self) -> str:
+        """The handshake for a log line: ``WebSocket "/path"``."""
+        return f'WebSocket "{self.request.target.decode("ascii", "replace")}"'
+
     async def run_app(self) -> None:
         """The app task: ``app(scope, receive, send)``, then whatever the app left undone."""
-        error: Exception | None = None
-        with self.cancel_scope:
-            try:
-                await self._conn.context.app(self.scope, self.receive, self.send)
-            except ClientDisconnected:
-                pass  # the peer is gone and the app let send()'s OSError escape
-            except Exception as exc:  # noqa: BLE001 - the one app boundary: log once, answer
-                error = exc
-        if error is not None:
-            error_logger.error(
-                'Exception in ASGI application handling WebSocket "%s" from %s',
-                self.request.target.decode("ascii", "replace"),
-                format_address(self._conn.client),
-                exc_info=error,
-            )
+        error = await call_app(
+            self._conn.context.app,
+            self.scope,
+            self.receive,
+            self.send,
+            cancel_scope=self.cancel_scope,
+            describe=self.describe,
+            client=self._conn.client,
+        )
         phase = self._phase
         if phase is _Phase.CONNECTING:
             if error is None and self._disconnect is None:
