@@ -33,6 +33,7 @@ SANS_IO = frozenset(
         "_tasks",
         "_types",
         "_ws_deflate",
+        "_ws_frames",
     }
 )
 

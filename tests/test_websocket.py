@@ -345,7 +345,7 @@ def test_data_frames_are_the_frames_wsproto_would_write(kind: str, size: int) ->
     from wsproto import ConnectionType, WSConnection
     from wsproto.events import BytesMessage, Request
 
-    from trio_asgi._websocket import _data_frame
+    from trio_asgi._ws_frames import data_frame
 
     client = WSConnection(ConnectionType.CLIENT)
     server = WSConnection(ConnectionType.SERVER)
@@ -357,7 +357,7 @@ def test_data_frames_are_the_frames_wsproto_would_write(kind: str, size: int) ->
     wsproto_frame = server.send(
         TextMessage(data=payload) if kind == "text" else BytesMessage(data=payload)
     )
-    ours = _data_frame({"type": "websocket.send", kind: payload})
+    ours = data_frame({"type": "websocket.send", kind: payload})
     assert ours == wsproto_frame
     client.receive_data(ours)
     received: Any = [event.data for event in client.events()]

@@ -74,7 +74,8 @@ from ._scope import (
     http_scope,
     is_websocket_upgrade,
 )
-from ._websocket import WebSocketSession, reject_handshake
+from ._websocket import WebSocketSession
+from ._ws_frames import reject_handshake
 
 __all__ = ["HTTP11Connection"]
 

@@ -45,9 +45,8 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import struct
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -74,6 +73,7 @@ from ._logging import error_logger, format_address, log_access
 from ._scope import check_message_type, check_response_body, check_response_start, websocket_scope
 from ._types import Message
 from ._ws_deflate import BudgetedPerMessageDeflate
+from ._ws_frames import CLOSE_NORMAL, close_args, data_event, data_frame
 
 if TYPE_CHECKING:
     from ._context import ServerContext
@@ -125,7 +125,6 @@ EVENTS_PER_STEP: Final = 128  # wsproto events parsed between two checkpoints of
 STEP_SIZE: Final = 256 * 1024  # bytes (read and inflated) parsed between checkpoints (256 KiB)
 DEFLATE_FEED_SIZE: Final = 256  # compressed bytes per wsproto call: <= ~256 KiB inflated
 FRAGMENT_MIN_SIZE: Final = 6  # bytes every frame but a message's last counts as at least
-CLOSE_NORMAL: Final = 1000
 CLOSE_ABNORMAL: Final = 1006  # never sent: reported when the TCP connection just dropped
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_INTERNAL_ERROR: Final = 1011
@@ -149,7 +148,8 @@ class WebSocketSession:
 
     Raises:
         wsproto.utilities.RemoteProtocolError: the handshake is malformed; its
-            ``event_hint`` is the rejection to send (see :meth:`reject_handshake`).
+            ``event_hint`` is the rejection to send
+            (see :func:`~trio_asgi._ws_frames.reject_handshake`).
     """
 
     def __init__(self, conn: UpgradedConnection, request: RequestHead) -> None:
@@ -197,7 +197,7 @@ class WebSocketSession:
         self._reading = True  # False once nothing more can be parsed
         self._pong: trio.Event | None = None
         self._shutting_down = False
-        self._plain_frames = False  # data frames built by _data_frame, not wsproto
+        self._plain_frames = False  # data frames built by data_frame, not wsproto
 
     # -- the reader task -------------------------------------------------------------------
 
@@ -581,11 +581,11 @@ class WebSocketSession:
         if phase is _Phase.OPEN:
             if message_type == "websocket.send":
                 if self._plain_frames:
-                    await self._write(_data_frame(message))
+                    await self._write(data_frame(message))
                 else:
-                    await self._write(self._ws.send(_data_event(message)))
+                    await self._write(self._ws.send(data_event(message)))
             elif message_type == "websocket.close":
-                await self._close(*_close_args(message))
+                await self._close(*close_args(message))
             else:
                 raise UnexpectedMessage(
                     "Expected ASGI message 'websocket.send' or 'websocket.close', "
@@ -597,7 +597,7 @@ class WebSocketSession:
             if message_type == "websocket.accept":
                 await self._accept(message)
             elif message_type == "websocket.close":
-                _close_args(message)  # validated, though a 403 carries no close code
+                close_args(message)  # validated, though a 403 carries no close code
                 await self._reject(403)
             elif message_type == "websocket.http.response.start":
                 await self._start_denial(message)
@@ -660,7 +660,7 @@ class WebSocketSession:
         if inflater.enabled():
             self._inflater = inflater  # compressed input is fed to wsproto in pieces
         # No extension negotiated (the 101 has no Sec-WebSocket-Extensions): data frames are
-        # simple enough to build here (see _data_frame), cheaper than through wsproto.
+        # simple enough to build here (see _ws_frames.data_frame), cheaper than through wsproto.
         self._plain_frames = b"\r\nsec-websocket-extensions:" not in data.lower()
         self._log(101)
         await self._write(data)
@@ -708,71 +708,3 @@ class WebSocketSession:
                 status,
                 self._conn.request_started_at,
             )
-
-
-def reject_handshake(exc: RemoteProtocolError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """The HTTP answer to a malformed handshake: ``(status, headers, body)``.
-
-    wsproto's ``event_hint`` says which (400, or 426 with ``Sec-WebSocket-Version: 13``);
-    the body is its one-line reason, e.g. ``Missing header, 'Sec-WebSocket-Key'``.
-    """
-    hint = exc.event_hint
-    status = hint.status_code if isinstance(hint, RejectConnection) else 400
-    headers = list(hint.headers) if isinstance(hint, RejectConnection) else []
-    return status, headers, f"{exc}\n".encode()
-
-
-def _data_event(message: Message) -> TextMessage | BytesMessage:
-    text: Any = message.get("text")
-    data: Any = message.get("bytes")
-    if (text is None) == (data is None):
-        raise InvalidMessage(
-            "'websocket.send' needs exactly one of 'text' (str) and 'bytes' (bytes) "
-            f"that is not None, not text={text!r} bytes={data!r}"
-        )
-    if text is not None:
-        if not isinstance(text, str):
-            raise InvalidMessage(f"'websocket.send' 'text' must be a str, not {text!r}")
-        return TextMessage(data=text)
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise InvalidMessage(f"'websocket.send' 'bytes' must be bytes, not {data!r}")
-    return BytesMessage(data=bytes(data))
-
-
-def _data_frame(message: Message) -> bytes:
-    """A ``websocket.send`` message as one unmasked, unfragmented frame (RFC 6455 section 5.2):
-    FIN set, no RSV bits (no extension is in use), opcode 1 (text) or 2 (binary).
-
-    Raises:
-        InvalidMessage: as :func:`_data_event`.
-    """
-    text: Any = message.get("text")
-    if text is not None and message.get("bytes") is None and type(text) is str:
-        payload = text.encode("utf-8")
-        opcode = 0x81
-    else:
-        event = _data_event(message)  # validates, and raises for a bad message
-        if isinstance(event, TextMessage):  # pragma: no cover - str subclasses only
-            payload, opcode = event.data.encode("utf-8"), 0x81
-        else:
-            payload, opcode = bytes(event.data), 0x82
-    size = len(payload)
-    if size < 126:
-        return bytes((opcode, size)) + payload
-    if size < 65536:
-        return _HEADER_16.pack(opcode, 126, size) + payload
-    return _HEADER_64.pack(opcode, 127, size) + payload
-
-
-_HEADER_16: Final = struct.Struct("!BBH")
-_HEADER_64: Final = struct.Struct("!BBQ")
-
-
-def _close_args(message: Message) -> tuple[int, str]:
-    code = message.get("code", CLOSE_NORMAL)
-    reason = message.get("reason") or ""
-    if type(code) is not int:
-        raise InvalidMessage(f"'websocket.close' 'code' must be an int, not {code!r}")
-    if not isinstance(reason, str):
-        raise InvalidMessage(f"'websocket.close' 'reason' must be a str, not {reason!r}")
-    return code, reason
