@@ -23,7 +23,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff: lint rules (including the ASYNC rules) and formatting."""
-    session.install("ruff>=0.6")
+    session.install("ruff>=0.17,<0.18")  # as .ci/run
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -34,7 +34,7 @@ def typecheck(session: nox.Session) -> None:
 
     With the ``fast`` extra: mypy must find httptools to check the parser that uses it.
     """
-    session.install("-e", ".[fast]", "mypy>=1.11")
+    session.install("-e", ".[fast]", "mypy>=2.4,<2.5")  # as .ci/run
     session.run("mypy")
 
 
