@@ -47,6 +47,22 @@ MIB = 1024 * KIB
 N_FRAGMENTS = 5000
 
 
+class GatedApp:
+    """A WebSocket app that accepts, then receives nothing until ``go`` is set; from then on
+    it records every ``websocket.receive`` message in ``received`` until the disconnect."""
+
+    def __init__(self) -> None:
+        self.go = trio.Event()
+        self.received: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await self.go.wait()
+        while (message := await receive())["type"] != "websocket.disconnect":
+            self.received.append(message)
+
+
 @contextmanager
 def traced() -> Iterator[list[int]]:
     """Trace allocations in the block; yields ``[held, peak]`` (bytes), filled at its end."""
@@ -188,18 +204,8 @@ async def test_frames_that_come_before_the_accept_have_the_same_budget(
 async def test_the_reader_stops_once_queued_messages_hold_ws_max_size_bytes(
     nursery: trio.Nursery,
 ) -> None:
-    go = trio.Event()
-    received: list[dict[str, Any]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        await go.wait()
-        while True:
-            message = await receive()
-            received.append(message)
-            if message["type"] == "websocket.disconnect":
-                return
+    app = GatedApp()
+    go, received = app.go, app.received
 
     served, client = await open_ws(
         nursery, app, pair=trio.testing.lockstep_stream_pair, ws_max_size=1000
@@ -227,18 +233,8 @@ async def test_a_full_queue_stops_parsing_inside_one_read(nursery: trio.Nursery)
     """Eight compressed messages of 90,000 bytes and a ping in one read: the server parses
     until the queue holds ws_max_size bytes, and answers the ping only as the app catches up.
     """
-    go = trio.Event()
-    received: list[dict[str, Any]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        await go.wait()
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            received.append(message)
+    app = GatedApp()
+    go, received = app.go, app.received
 
     served, client = await open_ws(nursery, app, deflate=True, ws_max_size=100_000)
     burst = b"".join(client.ws.send(BytesMessage(data=bytes(90_000))) for _ in range(8))
@@ -261,15 +257,8 @@ async def test_the_message_being_received_counts_toward_the_queue_bound(
 ) -> None:
     """A queued message of 600 bytes, then fragments of another: parsing stops once the two
     hold ws_max_size (1000) bytes, so the ping after them waits for the app."""
-    go = trio.Event()
-    received: list[dict[str, Any]] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        await go.wait()
-        while (message := await receive())["type"] != "websocket.disconnect":
-            received.append(message)
+    app = GatedApp()
+    go, received = app.go, app.received
 
     served, client = await open_ws(nursery, app, ws_max_size=1000)
     burst = frame(BINARY, b"a" * 600)

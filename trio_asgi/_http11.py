@@ -267,7 +267,7 @@ class HTTP11Connection:
                         continue
                     parser.receive_data(data)
                     self._head_bytes += len(data)
-                    if b"\n " in data or b"\n\t" in data or data[:1] in _FOLD_STARTS:
+                    if _has_fold(data) or data[:1] in _FOLD_STARTS:
                         # A read that starts with SP/HTAB may continue a line whose LF ended
                         # the previous read: the answer must not depend on where TCP split
                         # the bytes (RFC 9112 section 5.2).
@@ -502,7 +502,7 @@ class HTTP11Connection:
         """
         if len(raw_head) > self.config.max_header_size:
             status, reason = 431, f"the request head is over {self.config.max_header_size} bytes"
-        elif b"\n " in raw_head or b"\n\t" in raw_head:
+        elif _has_fold(raw_head):
             status, reason = 400, "obsolete line folding (obs-fold) is not accepted"
         else:
             return True
@@ -819,7 +819,7 @@ class HTTP11Connection:
         # reads: its size, its folds, and (if incomplete) its head timer.
         trailing = parser.trailing_data
         self._head_bytes = len(trailing)
-        self._maybe_folded = b"\n " in trailing or b"\n\t" in trailing
+        self._maybe_folded = _has_fold(trailing)
         self._read_scope.deadline = trio.current_time() + self.config.keep_alive_timeout
         if parser.in_request:
             self._handle_events()  # a pipelined request is buffered already
@@ -880,6 +880,12 @@ class HTTP11Connection:
             self.stream.socket.close()  # type: ignore[attr-defined]  # synchronous
         else:
             await trio.aclose_forcefully(self.stream)
+
+
+def _has_fold(data: bytes) -> bool:
+    """Whether ``data`` holds a line that starts with SP or HTAB: obs-fold in a head (RFC
+    9112 section 5.2)."""
+    return b"\n " in data or b"\n\t" in data
 
 
 def _socket_addresses(stream: trio.abc.Stream) -> tuple[Address | None, Address | None]:
