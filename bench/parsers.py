@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trio_asgi._httptools_parser import HttptoolsParser
-from trio_asgi._parsing import END_OF_MESSAGE, NEED_DATA, H11Parser, RequestParser
+from trio_asgi._h11.httptools import HttptoolsParser
+from trio_asgi._h11.parsing import END_OF_MESSAGE, NEED_DATA, H11Parser, RequestParser
 
 HEAD = (
     b"Host: localhost:8000\r\nUser-Agent: wrk/4.2\r\nAccept: */*\r\n"

@@ -5,7 +5,7 @@
 - :func:`start_server`: ``serve(app, Config(port=0, ...))`` in the test's nursery, returning a
   :class:`RunningServer` with the bound port and a ``shutdown()`` that triggers graceful
   shutdown and waits for ``serve`` to return.
-- :func:`open_connection`: one :class:`~trio_asgi._http11.HTTP11Connection` driven over
+- :func:`open_connection`: one :class:`~trio_asgi._h11.connection.HTTP11Connection` driven over
   ``trio.testing.memory_stream_pair()``; the test holds the client end.
 - :class:`H11Client`: builds request bytes with a real client-side h11 connection and reads
   responses back as h11 events, so driver tests never hand-parse HTTP.
@@ -28,7 +28,7 @@ import trio.testing
 from trio_asgi import Config, serve
 from trio_asgi._config import HTTPMode
 from trio_asgi._context import ServerContext
-from trio_asgi._http11 import HTTP11Connection
+from trio_asgi._h11.connection import HTTP11Connection
 from trio_asgi._types import ASGIApp
 
 Headers = list[tuple[bytes, bytes]]

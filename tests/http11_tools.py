@@ -20,8 +20,8 @@ import trio
 import trio.testing
 
 from trio_asgi._context import ServerContext
-from trio_asgi._http11 import HTTP11Connection
-from trio_asgi._parsing import RequestParser
+from trio_asgi._h11.connection import HTTP11Connection
+from trio_asgi._h11.parsing import RequestParser
 from trio_asgi._types import ASGIApp
 
 from .helpers import Response, make_config

@@ -1,6 +1,6 @@
 """Tier 1: chunked request bodies, one grammar for both parsers (RFC 9112 section 7.1).
 
-:class:`~trio_asgi._chunked.ChunkedDecoder` is fed bodies directly, and through both
+:class:`~trio_asgi._h11.chunked.ChunkedDecoder` is fed bodies directly, and through both
 request parsers after a chunked head, whole, cut at every position and one byte at a time
 (:func:`tests.test_parsing.assert_parsers_agree`): the events, the status and the bytes
 left for the next request must be the same whichever parser runs and however the bytes
@@ -18,14 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_asgi._chunked import (
+from trio_asgi._h11.chunked import (
     FORBIDDEN_TRAILERS,
     MAX_CHUNK_SIZE_DIGITS,
     ChunkedBodyError,
     ChunkedDecoder,
 )
-from trio_asgi._httptools_parser import HttptoolsParser
-from trio_asgi._parsing import END_OF_MESSAGE, NEED_DATA, H11Parser, RequestHead, RequestParser
+from trio_asgi._h11.httptools import HttptoolsParser
+from trio_asgi._h11.parsing import END_OF_MESSAGE, NEED_DATA, H11Parser, RequestHead, RequestParser
 
 from .test_parsing import (
     AFTER_EOF,

@@ -38,7 +38,8 @@ import trio
 from click.testing import CliRunner, Result
 
 import trio_asgi
-from trio_asgi import Config, ConfigError, LifespanFailure, _cli
+from trio_asgi import Config, ConfigError, LifespanFailure
+from trio_asgi._cli import command as _cli
 
 APPS_DIR = Path(__file__).parent / "apps"
 REPO_ROOT = Path(trio_asgi.__file__).resolve().parent.parent

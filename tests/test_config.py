@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -181,9 +182,7 @@ def test_bad_http_parser_mode_names_the_field(mode: object) -> None:
 
 
 def test_httptools_without_httptools_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trio_asgi import _httptools_parser
-
-    monkeypatch.setattr(_httptools_parser, "HAVE_HTTPTOOLS", False)
+    monkeypatch.setitem(sys.modules, "httptools", None)  # what a missing package looks like
     with pytest.raises(ConfigError, match=r"pip install 'trio-asgi\[fast\]'"):
         Config(http="httptools")
     assert Config(http="auto").http == "auto"  # auto falls back to h11 instead

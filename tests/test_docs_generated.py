@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 import pytest
 
-from trio_asgi import Config, _cli
+from trio_asgi import Config
+from trio_asgi._cli import command as _cli
 from trio_asgi._config_docs import BEGIN, DOC_PATH, END, main, option_table, replace_table
 from trio_asgi._option import option_of
 

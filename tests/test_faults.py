@@ -205,7 +205,7 @@ async def test_408_reaches_a_client_that_is_still_sending(nursery: trio.Nursery)
 async def test_a_connection_that_fails_unexpectedly_is_logged_and_the_server_serves_on(
     nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from trio_asgi import _http11
+    from trio_asgi._h11 import connection as _http11
 
     real_read_loop = _http11.HTTP11Connection._read_loop
     failures = [RuntimeError("a bug in the reader")]

@@ -150,7 +150,7 @@ async def test_malformed_body_makes_receive_return_disconnect(
     ("request_bytes", "status"),
     [
         # RFC 9112 section 3.2: a request-target has no fragment; an invalid request-line
-        # SHOULD get a 400. (trio_asgi._scope.split_target documents that one cannot appear.)
+        # SHOULD get a 400. (trio_asgi._http.scope.split_target documents that one cannot appear.)
         pytest.param(raw_request(target=b"/a#frag"), 400, id="fragment-in-target"),
         # RFC 9110 section 15.6.6: 505 for a major version the server does not support; the
         # ASGI spec allows scope["http_version"] to be only "1.0", "1.1" or "2".

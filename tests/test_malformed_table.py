@@ -1,7 +1,7 @@
 """Tier 2: a table of malformed and hostile HTTP/1.1 requests, each answered and closed.
 
 Every row is raw request bytes sent over memory streams to one
-:class:`~trio_asgi._http11.HTTP11Connection`, the status the server must answer with, and
+:class:`~trio_asgi._h11.connection.HTTP11Connection`, the status the server must answer with, and
 whether the app may be called (a chunked body breaks only after the app has started). For
 every row the response carries ``Connection: close``, nothing follows it, the server closes
 the connection (EOF), and nothing is logged at ERROR: a hostile client is not a server error.

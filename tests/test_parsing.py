@@ -1,7 +1,7 @@
 """Tier 1: the two request parsers behind ``RequestParser``, fed the same bytes, agree.
 
-:class:`~trio_asgi._parsing.H11Parser` is the reference; every row here is fed to it and to
-:class:`~trio_asgi._httptools_parser.HttptoolsParser` whole, one byte at a time, and split
+:class:`~trio_asgi._h11.parsing.H11Parser` is the reference; every row here is fed to it and to
+:class:`~trio_asgi._h11.httptools.HttptoolsParser` whole, one byte at a time, and split
 at every position (or at a sample of them, for long inputs), with and without an EOF after
 it. A :func:`transcript` records what a connection sees: each event, ``trailing_data``
 after each head (the new protocol's bytes, after an upgrade), ``PAUSED`` where a pipelined
@@ -13,7 +13,7 @@ Where a body is cut into pieces depends on how the bytes arrived, so the expecta
 the comparisons between arrivals, join consecutive pieces. A hypothesis test then feeds
 both parsers arbitrary sequences of request fragments.
 
-Chunked bodies are decoded by one :class:`~trio_asgi._chunked.ChunkedDecoder` whichever
+Chunked bodies are decoded by one :class:`~trio_asgi._h11.chunked.ChunkedDecoder` whichever
 parser parsed the head; tests/test_chunked.py holds their table and property tests. Last, a
 check that the suite's parametrisation (conftest.py) reaches the connection.
 """
@@ -29,8 +29,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_asgi._context import parser_factory
-from trio_asgi._httptools_parser import HAVE_HTTPTOOLS, HttptoolsParser
-from trio_asgi._parsing import (
+from trio_asgi._h11.httptools import HAVE_HTTPTOOLS, HttptoolsParser
+from trio_asgi._h11.parsing import (
     CONNECTION_CLOSED,
     END_OF_MESSAGE,
     NEED_DATA,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import h11
 import pytest
 
-from trio_asgi._response import FramingError, ResponseWriter, informational
+from trio_asgi._h11.response import FramingError, ResponseWriter, informational
 
 
 def write(

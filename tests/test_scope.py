@@ -1,4 +1,4 @@
-"""Tier 1: the pure scope builders and ASGI message checks in ``trio_asgi._scope``."""
+"""Tier 1: the pure scope builders and ASGI message checks in ``trio_asgi._http.scope``."""
 
 from __future__ import annotations
 
@@ -10,13 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_asgi import InvalidMessage, TrioASGIError
-from trio_asgi._scope import (
-    check_response_body,
-    check_response_start,
-    decode_path,
-    http_scope,
-    split_target,
-)
+from trio_asgi._http.messages import check_response_body, check_response_start
+from trio_asgi._http.scope import decode_path, http_scope, split_target
 
 # -- split_target ------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Tier 2: the answer does not depend on how TCP splits the bytes (RFC 9112 section 5.2).
 
 The same bytes get the same answer however they arrive (issue 9, item 4). Each case sends
-request bytes to one :class:`~trio_asgi._http11.HTTP11Connection` over memory streams,
+request bytes to one :class:`~trio_asgi._h11.connection.HTTP11Connection` over memory streams,
 first in one write, then split into pieces that the reader takes one by one
 (``wait_all_tasks_blocked()`` after each send, so each piece is a read of its own), and
 compares the :class:`Outcome`: every byte the server sent (``Date`` removed) and the

@@ -24,8 +24,8 @@ ROLE_NAMES = {name for name, value in vars(_tasks).items() if isinstance(value, 
 
 def _spawn_calls() -> list[tuple[str, ast.Call]]:
     calls = []
-    for path in sorted(PACKAGE.glob("_*.py")):
-        if path.name == "_cli.py":
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "_cli":
             continue  # the command's own tasks sit above serve() (architecture.md draws them)
         for node in ast.walk(ast.parse(path.read_text())):
             if (
@@ -34,7 +34,7 @@ def _spawn_calls() -> list[tuple[str, ast.Call]]:
                 and node.func.attr in SPAWNERS
                 and node.args  # nursery.start(fn, ...), not re.Match.start()
             ):
-                calls.append((f"{path.name}:{node.lineno}", node))
+                calls.append((f"{path.relative_to(PACKAGE)}:{node.lineno}", node))
     return calls
 
 

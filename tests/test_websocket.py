@@ -345,7 +345,7 @@ def test_data_frames_are_the_frames_wsproto_would_write(kind: str, size: int) ->
     from wsproto import ConnectionType, WSConnection
     from wsproto.events import BytesMessage, Request
 
-    from trio_asgi._ws_frames import data_frame
+    from trio_asgi._ws.frames import data_frame
 
     client = WSConnection(ConnectionType.CLIENT)
     server = WSConnection(ConnectionType.SERVER)

@@ -1,6 +1,6 @@
 """Tier 2: the WebSocket session over memory streams, driven by a client-side wsproto.
 
-Each test runs one :class:`~trio_asgi._http11.HTTP11Connection` over
+Each test runs one :class:`~trio_asgi._h11.connection.HTTP11Connection` over
 ``trio.testing.memory_stream_pair()`` (``lockstep_stream_pair`` for backpressure) and talks
 to it with ``WSClient`` (tests/websocket_tools.py), which builds the handshake and frames
 with a real client-side ``wsproto.WSConnection``; frames a well-behaved client never sends

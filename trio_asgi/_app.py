@@ -17,8 +17,7 @@ import trio
 
 from ._errors import ClientDisconnected
 from ._logging import error_logger, format_address
-from ._scope import Address
-from ._types import ASGIApp, Receive, Scope, Send
+from ._types import Address, ASGIApp, Receive, Scope, Send
 
 __all__ = ["call_app"]
 

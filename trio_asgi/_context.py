@@ -14,9 +14,9 @@ from typing import Any, Protocol
 import trio
 
 from ._config import Config, HTTPMode
-from ._httptools_parser import HAVE_HTTPTOOLS, HttptoolsParser
+from ._h11.httptools import HAVE_HTTPTOOLS, HttptoolsParser
+from ._h11.parsing import H11Parser, RequestParser
 from ._logging import DateHeader
-from ._parsing import H11Parser, RequestParser
 from ._types import ASGIApp
 
 __all__ = ["Connection", "ServerContext", "parser_factory"]

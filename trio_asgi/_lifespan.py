@@ -26,8 +26,9 @@ import trio
 
 from ._config import LifespanMode
 from ._errors import UnexpectedMessage
+from ._http.messages import check_message_type
+from ._http.scope import ASGI_VERSION
 from ._logging import error_logger
-from ._scope import ASGI_VERSION, check_message_type
 from ._types import ASGIApp, Message
 
 __all__ = ["Lifespan"]

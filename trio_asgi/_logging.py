@@ -15,7 +15,7 @@ import time
 from email.utils import formatdate
 from typing import Final
 
-from ._scope import Address
+from ._types import Address
 
 __all__ = ["DateHeader", "access_logger", "error_logger", "format_address", "log_access"]
 

@@ -45,7 +45,7 @@ from . import _tasks as tasks
 from ._config import Config
 from ._context import ServerContext
 from ._errors import LifespanFailure, LifespanShutdownFailure
-from ._http11 import LINGER_TIMEOUT, HTTP11Connection
+from ._h11.connection import LINGER_TIMEOUT, HTTP11Connection
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
 from ._types import ASGIApp, ListenAddress, TCPAddress

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NamedTuple
 
-__all__ = ["ASGIApp", "ListenAddress", "Message", "Receive", "Scope", "Send", "TCPAddress"]
+__all__ = [
+    "ASGIApp",
+    "Address",
+    "ListenAddress",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "TCPAddress",
+]
 
 #: The connection scope: ``{"type": "http", "path": "/", ...}``.
 Scope = MutableMapping[str, Any]
@@ -15,6 +24,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 #: ``await send(message)`` sends one event to the client.
 Send = Callable[[Message], Awaitable[None]]
+#: ``(host, port)`` of a TCP peer, as ``scope["client"]`` and ``scope["server"]`` carry it.
+Address = tuple[str, int]
 #: An ASGI 3 application: ``await app(scope, receive, send)``.
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 

@@ -14,8 +14,8 @@ from typing import Any, Final
 from wsproto.events import BytesMessage, RejectConnection, TextMessage
 from wsproto.utilities import RemoteProtocolError
 
-from ._errors import InvalidMessage
-from ._types import Message
+from .._errors import InvalidMessage
+from .._types import Message
 
 __all__ = ["CLOSE_NORMAL", "close_args", "data_event", "data_frame", "reject_handshake"]
 

@@ -1,13 +1,13 @@
 """Sans-IO HTTP/1.1 request parsing: one small interface, two parsers behind it.
 
-:class:`~trio_asgi._http11.HTTP11Connection` feeds socket bytes to a :class:`RequestParser`
+:class:`~trio_asgi._h11.connection.HTTP11Connection` feeds socket bytes to a :class:`RequestParser`
 and pulls events from it; it never sees which parser runs:
 
 - :class:`H11Parser` wraps ``h11.Connection`` (the default and the reference).
-- :class:`~trio_asgi._httptools_parser.HttptoolsParser` wraps ``httptools`` (llhttp, in C),
+- :class:`~trio_asgi._h11.httptools.HttptoolsParser` wraps ``httptools`` (llhttp, in C),
   installed with the ``trio-asgi[fast]`` extra.
 
-Responses are not the parser's business: :mod:`trio_asgi._response` writes them, the same
+Responses are not the parser's business: :mod:`trio_asgi._h11.response` writes them, the same
 way for both. Events, in the order a request gives them (RFC 9112 sections 2-7)::
 
     RequestHead            the request line and headers
@@ -22,7 +22,7 @@ way for both. Events, in the order a request gives them (RFC 9112 sections 2-7):
 A malformed request raises :class:`ParseError` with the status to answer it with.
 
 Of a chunked request, either parser parses only the head: the bytes after it go to one
-:class:`ChunkedBody` (its grammar and limits are in :mod:`trio_asgi._chunked`), so a
+:class:`ChunkedBody` (its grammar and limits are in :mod:`trio_asgi._h11.chunked`), so a
 chunked body gets the same answer, byte for byte, with either parser. A
 ``Transfer-Encoding`` whose final coding is not ``chunked`` (``chunked, identity``,
 ``xchunked``, ``gzip``), or that applies ``chunked`` twice, is a 400 (RFC 9112 section
@@ -38,7 +38,7 @@ from typing import Final, Protocol
 
 import h11
 
-from ._chunked import ChunkedBodyError, ChunkedDecoder
+from .chunked import ChunkedBodyError, ChunkedDecoder
 
 __all__ = [
     "CONNECTION_CLOSED",
@@ -122,7 +122,7 @@ class RequestHead:
 
 
 class RequestParser(Protocol):
-    """What :class:`~trio_asgi._http11.HTTP11Connection` needs of a parser."""
+    """What :class:`~trio_asgi._h11.connection.HTTP11Connection` needs of a parser."""
 
     def receive_data(self, data: bytes) -> None:
         """Buffer ``data`` from the client; ``b""`` means the client sent EOF."""
@@ -155,7 +155,7 @@ class H11Parser:
     """:class:`RequestParser` over ``h11.Connection`` (server role), used for requests only.
 
     h11 tracks both sides of a connection, but responses are written by
-    :mod:`trio_asgi._response`, so h11's server side never moves; each request cycle gets
+    :mod:`trio_asgi._h11.response`, so h11's server side never moves; each request cycle gets
     a fresh ``h11.Connection`` fed the bytes left over from the last one. An idle keep-alive
     connection holds none: it is made when the next request's first bytes arrive. h11
     parses the head; the body of a chunked request is a :class:`ChunkedBody`'s.
@@ -346,7 +346,7 @@ def event_after_message(state: int, *, pending: bool, closed: bool) -> tuple[int
 class ChunkedBody:
     """The rest of a request cycle after the head of a chunked request, for both parsers.
 
-    The body goes through a :class:`~trio_asgi._chunked.ChunkedDecoder`; after its end the
+    The body goes through a :class:`~trio_asgi._h11.chunked.ChunkedDecoder`; after its end the
     state is what h11's would be after ``EndOfMessage``: ``PAUSED`` while bytes of another
     request wait (keep-alive), a 400 for bytes after a request that closes the connection,
     ``PAUSED`` for ever after a protocol switch proposal (``trailing_data`` is then the new

@@ -1,6 +1,6 @@
-"""The fast request parser: :class:`~trio_asgi._parsing.RequestParser` over httptools (llhttp).
+"""The fast request parser: :class:`~trio_asgi._h11.parsing.RequestParser` over httptools (llhttp).
 
-h11 is the reference (:class:`~trio_asgi._parsing.H11Parser`); this parser must be
+h11 is the reference (:class:`~trio_asgi._h11.parsing.H11Parser`); this parser must be
 indistinguishable from it through the interface, only faster. The rules it keeps:
 
 - **Pull, like h11.** :meth:`HttptoolsParser.receive_data` only buffers bytes; each
@@ -11,8 +11,8 @@ indistinguishable from it through the interface, only faster. The rules it keeps
 - **Exact message boundaries.** llhttp reports no offsets, so it is only ever fed a whole
   head (up to its blank line, found with ``bytes.find``), never a body. A
   ``Content-Length`` body is sliced off the buffer; the bytes after the head of a chunked
-  request go to a :class:`~trio_asgi._parsing.ChunkedBody`, the strict decoder of
-  :mod:`trio_asgi._chunked` that :class:`~trio_asgi._parsing.H11Parser` uses too, so a
+  request go to a :class:`~trio_asgi._h11.parsing.ChunkedBody`, the strict decoder of
+  :mod:`trio_asgi._h11.chunked` that :class:`~trio_asgi._h11.parsing.H11Parser` uses too, so a
   chunked body (its grammar, its limits, the bytes left for the next request) is the same
   with both parsers by construction. Each request gets a fresh ``HttpRequestParser``
   (cheaper than a header).
@@ -20,7 +20,7 @@ indistinguishable from it through the interface, only faster. The rules it keeps
   llhttp accepts (a request line with extra spaces, no ``Host`` or two, a
   ``Transfer-Encoding`` other than exactly ``chunked``, a leading empty line, bare-LF line
   ends, a ``Content-Length`` over 20 digits), the request cycle is handed to an
-  :class:`~trio_asgi._parsing.H11Parser` fed the same bytes: the client gets h11's verdict,
+  :class:`~trio_asgi._h11.parsing.H11Parser` fed the same bytes: the client gets h11's verdict,
   status for status (400, 431, 501; a ``HTTP/1.2``, an unknown method or a repeated equal
   ``Content-Length`` h11 accepts, and then serves). Valid requests never take that path.
 - **h11's state machine.** After a request: more requests if keep-alive, an error for bytes
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._parsing import (
+from .parsing import (
     BODY,
     CLOSED,
     CONNECTION_CLOSED,
@@ -99,11 +99,11 @@ class _Callbacks:
 
 
 class HttptoolsParser:
-    """:class:`~trio_asgi._parsing.RequestParser` over httptools, event for event like h11.
+    """:class:`~trio_asgi._h11.parsing.RequestParser` over httptools, event for event like h11.
 
     Args:
         max_header_size: bytes a request head may have while it is still arriving; past
-            it, :class:`~trio_asgi._parsing.ParseError` with 431 (a complete head is
+            it, :class:`~trio_asgi._h11.parsing.ParseError` with 431 (a complete head is
             measured by the connection, as with h11).
 
     Raises:

@@ -1,7 +1,7 @@
 """Serialise HTTP/1.1 responses: the head, the framed body, the end (RFC 9112 sections 4-7).
 
 Sans-IO: :class:`ResponseWriter` turns one ASGI response into bytes and never touches a
-socket. The parsers (h11 or httptools, see :mod:`trio_asgi._parsing`) only read requests;
+socket. The parsers (h11 or httptools, see :mod:`trio_asgi._h11.parsing`) only read requests;
 responses are written here, one way for both, so the two parsers answer byte for byte alike.
 
 The rules, as h11 applies them to the responses it writes (RFC 9112 section 6):

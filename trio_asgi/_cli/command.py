@@ -51,14 +51,14 @@ from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, ge
 import click
 import trio
 
-from ._config import Config
-from ._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
-from ._importer import import_app
-from ._logging import format_address
-from ._option import ENVVAR_PREFIX, cli_flag, option_of
-from ._serve import serve
-from ._types import ASGIApp
-from ._version import __version__
+from .._config import Config
+from .._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
+from .._importer import import_app
+from .._logging import format_address
+from .._option import ENVVAR_PREFIX, cli_flag, option_of
+from .._serve import serve
+from .._types import ASGIApp
+from .._version import __version__
 
 __all__ = ["main"]
 

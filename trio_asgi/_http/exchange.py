@@ -6,7 +6,7 @@ backpressure, ``http.disconnect`` at once and from inside a cancelled scope, ``E
 until the first body message. The connection that owns it feeds it events (``feed_body``,
 ``end_body``, ``disconnect``) and gives it the few things it needs through
 :class:`CycleOwner`; the cycle never reaches further into its connection. Today the
-response is framed by HTTP/1.1's :class:`~trio_asgi._response.ResponseWriter`.
+response is framed by HTTP/1.1's :class:`~trio_asgi._h11.response.ResponseWriter`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any, Protocol
 
 import trio
 
-from ._config import Config
-from ._errors import ClientDisconnected, UnexpectedMessage
-from ._logging import log_access
-from ._parsing import ParseError, RequestHead
-from ._response import FramingError, ResponseWriter
-from ._scope import Address, check_message_type, check_response_body, check_response_start
-from ._types import Message
+from .._config import Config
+from .._errors import ClientDisconnected, UnexpectedMessage
+from .._h11.parsing import ParseError, RequestHead
+from .._h11.response import FramingError, ResponseWriter
+from .._logging import log_access
+from .._types import Address, Message
+from .messages import check_message_type, check_response_body, check_response_start
 
 __all__ = ["CycleOwner", "RequestCycle"]
 

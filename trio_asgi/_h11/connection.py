@@ -18,12 +18,13 @@ once per accepted socket, as the connection task. The tree below it::
 
 How the parts divide the work:
 
-- The parser (:mod:`trio_asgi._parsing`: h11, or httptools with ``Config.http``) owns the
-  request side of the protocol; :class:`~trio_asgi._response.ResponseWriter` serialises
+- The parser (:mod:`trio_asgi._h11.parsing`: h11, or httptools with ``Config.http``) owns the
+  request side of the protocol; :class:`~trio_asgi._h11.response.ResponseWriter` serialises
   responses; this module moves bytes and events and keeps the ASGI rules. Parser and writer
   calls are synchronous, so the two tasks never interleave inside one.
 - Only the reader reads the socket. It feeds the parser and hands events to the current
-  :class:`~trio_asgi._exchange.RequestCycle` synchronously. It stops reading (backpressure) while
+  :class:`~trio_asgi._http.exchange.RequestCycle` synchronously. It stops reading
+  (backpressure) while
   ``Config.body_buffer_size`` bytes of body wait for the app, or as many bytes of pipelined
   requests wait behind the current one.
 - The app task spawns from the reader on each request head. When it completes its response
@@ -53,13 +54,17 @@ from typing import Final
 import trio
 from wsproto.utilities import RemoteProtocolError as WebSocketHandshakeError
 
-from . import _tasks as tasks
-from ._app import call_app
-from ._context import ServerContext
-from ._errors import ClientDisconnected, InvalidMessage
-from ._exchange import RequestCycle
-from ._logging import error_logger, format_address, log_access
-from ._parsing import (
+from .. import _tasks as tasks
+from .._app import call_app
+from .._context import ServerContext
+from .._errors import ClientDisconnected, InvalidMessage
+from .._http.exchange import RequestCycle
+from .._http.scope import http_scope
+from .._logging import error_logger, format_address, log_access
+from .._types import Address
+from .._ws.frames import reject_handshake
+from .._ws.session import WebSocketSession
+from .parsing import (
     CONNECTION_CLOSED,
     END_OF_MESSAGE,
     NEED_DATA,
@@ -67,15 +72,8 @@ from ._parsing import (
     ParseError,
     RequestHead,
 )
-from ._response import FramingError, ResponseWriter, informational, reason_phrase
-from ._scope import (
-    Address,
-    check_request_head,
-    http_scope,
-    is_websocket_upgrade,
-)
-from ._websocket import WebSocketSession
-from ._ws_frames import reject_handshake
+from .policy import check_request_head, is_websocket_upgrade
+from .response import FramingError, ResponseWriter, informational, reason_phrase
 
 __all__ = ["HTTP11Connection"]
 
@@ -100,7 +98,7 @@ class HTTP11Connection:
     Error handling:
         App exceptions are logged once and answered with a 500 (or an abort, if the
         response had begun); malformed requests get the status the parser suggests (400,
-        431, 501) or the one :func:`~trio_asgi._scope.check_request_head` gives (505, 400), and
+        431, 501) or the one :func:`~trio_asgi._http.scope.check_request_head` gives (505, 400), and
         a close. Network errors end the connection quietly.
     """
 

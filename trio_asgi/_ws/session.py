@@ -65,20 +65,21 @@ from wsproto.events import (
 from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from . import _tasks as tasks
-from ._app import call_app
-from ._config import Config
-from ._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
-from ._logging import error_logger, format_address, log_access
-from ._scope import check_message_type, check_response_body, check_response_start, websocket_scope
-from ._types import Message
-from ._ws_deflate import BudgetedPerMessageDeflate
-from ._ws_frames import CLOSE_NORMAL, close_args, data_event, data_frame
+from .. import _tasks as tasks
+from .._app import call_app
+from .._config import Config
+from .._errors import ClientDisconnected, InvalidMessage, UnexpectedMessage
+from .._http.messages import check_message_type, check_response_body, check_response_start
+from .._http.scope import websocket_scope
+from .._logging import error_logger, format_address, log_access
+from .._types import Message
+from .deflate import BudgetedPerMessageDeflate
+from .frames import CLOSE_NORMAL, close_args, data_event, data_frame
 
 if TYPE_CHECKING:
-    from ._context import ServerContext
-    from ._parsing import RequestHead
-    from ._scope import Address
+    from .._context import ServerContext
+    from .._h11.parsing import RequestHead
+    from .._types import Address
 
 __all__ = ["UpgradedConnection", "WebSocketSession"]
 
@@ -149,7 +150,7 @@ class WebSocketSession:
     Raises:
         wsproto.utilities.RemoteProtocolError: the handshake is malformed; its
             ``event_hint`` is the rejection to send
-            (see :func:`~trio_asgi._ws_frames.reject_handshake`).
+            (see :func:`~trio_asgi._ws.frames.reject_handshake`).
     """
 
     def __init__(self, conn: UpgradedConnection, request: RequestHead) -> None:

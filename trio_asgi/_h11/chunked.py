@@ -1,7 +1,7 @@
 """Sans-IO decoding of a chunked request body (RFC 9112 section 7.1), strictly.
 
-Both request parsers (:class:`~trio_asgi._parsing.H11Parser` and
-:class:`~trio_asgi._httptools_parser.HttptoolsParser`) parse only the head of a chunked
+Both request parsers (:class:`~trio_asgi._h11.parsing.H11Parser` and
+:class:`~trio_asgi._h11.httptools.HttptoolsParser`) parse only the head of a chunked
 request and hand the bytes after it to one :class:`ChunkedDecoder`: the same grammar and the
 same limits with either parser, by construction. The grammar (RFC 9112 sections 7.1-7.1.2,
 RFC 9110 section 5.6)::
