@@ -25,10 +25,11 @@ import pytest
 import trio
 import trio.testing
 
-from trio_asgi import Config, serve
+from trio_asgi import Config, _connection, serve
 from trio_asgi._config import HTTPMode
 from trio_asgi._context import ServerContext
 from trio_asgi._h11.connection import HTTP11Connection
+from trio_asgi._h11.settings import HTTP11Settings
 from trio_asgi._types import ASGIApp
 
 Headers = list[tuple[bytes, bytes]]
@@ -89,9 +90,10 @@ async def open_connection(
 ) -> tuple[trio.testing.MemoryStapledStream, HTTP11Connection]:  # type: ignore[name-defined]
     """Run one HTTP/1.1 connection over memory streams; returns (client end, connection)."""
     client, server = trio.testing.memory_stream_pair()
-    context = ServerContext(app=app, config=make_config(**config))
-    connection = HTTP11Connection(server, context)
-    nursery.start_soon(connection.run)
+    context = ServerContext(app=app)
+    settings = HTTP11Settings.from_config(make_config(**config))
+    connection = _connection.open_connection(server, context, settings)
+    nursery.start_soon(_connection.handle_connection, connection)
     return client, connection
 
 

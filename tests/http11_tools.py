@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,11 @@ from typing import Any
 import trio
 import trio.testing
 
+from trio_asgi._connection import handle_connection, open_connection
 from trio_asgi._context import ServerContext
 from trio_asgi._h11.connection import HTTP11Connection
 from trio_asgi._h11.parsing import RequestParser
+from trio_asgi._h11.settings import HTTP11Settings
 from trio_asgi._types import ASGIApp
 
 from .helpers import Response, make_config
@@ -53,20 +56,22 @@ async def start_connection(
     new_parser: Callable[[int], RequestParser] | None = None,
     **config: Any,
 ) -> Served:
-    """Run ``HTTP11Connection(server_end, context).run()`` in ``nursery``.
+    """Run ``handle_connection(open_connection(server_end, context, settings))`` in
+    ``nursery``: one HTTP/1.1 connection, as ``serve()`` runs it.
 
     ``new_parser`` replaces the request parser factory (a seam for fault injection).
     """
     client, server = pair()
-    context = ServerContext(app=app, config=make_config(**config), state=state or {})
+    context = ServerContext(app=app, state=state or {})
+    settings = HTTP11Settings.from_config(make_config(**config))
     if new_parser is not None:
-        context.new_parser = new_parser
-    connection = HTTP11Connection(server, context)
+        settings = dataclasses.replace(settings, new_parser=new_parser)
+    connection = open_connection(server, context, settings)
     done = trio.Event()
 
     async def run() -> None:
         try:
-            await connection.run()
+            await handle_connection(connection)
         finally:
             done.set()
 

@@ -16,7 +16,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from trio_asgi._serve import ACCEPT_BATCH
+from trio_asgi._net.listeners import ACCEPT_BATCH
 
 from .helpers import hello_app, parse_responses, start_server
 

@@ -232,7 +232,7 @@ async def test_a_connection_that_cannot_start_is_logged_and_the_server_serves_on
 ) -> None:
     from trio_asgi import _serve
 
-    real_connection = _serve.HTTP11Connection
+    real_connection = _serve.open_connection
     failures = [MemoryError("no room for one more")]
 
     def failing_once(*args: Any) -> Any:
@@ -240,7 +240,7 @@ async def test_a_connection_that_cannot_start_is_logged_and_the_server_serves_on
             raise failures.pop()
         return real_connection(*args)
 
-    monkeypatch.setattr(_serve, "HTTP11Connection", failing_once)
+    monkeypatch.setattr(_serve, "open_connection", failing_once)
     server = await start_server(nursery, hello_app)
     with trio.fail_after(TIMEOUT):
         async with await trio.open_tcp_stream(server.host, server.port) as refused:

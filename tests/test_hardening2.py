@@ -17,8 +17,8 @@ import trio
 import trio.testing
 
 from trio_asgi import Config, LifespanFailure, LifespanShutdownFailure, serve
-from trio_asgi._context import parser_factory
 from trio_asgi._h11.parsing import RequestParser
+from trio_asgi._h11.settings import parser_factory
 
 from .helpers import parse_responses, read_until_eof
 from .http11_tools import deadlock_guard, finish, raw_request, respond, start_connection

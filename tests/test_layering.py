@@ -25,6 +25,14 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "trio_asgi"
 MAX_LINES = 550  # about 500, with room for a docstring that draws a tree
+#: Modules still over MAX_LINES, each with the most it may have until it is split. Shrink
+#: only: the test fails if one grows, and if one is back under MAX_LINES (then remove it).
+OVER_THE_LIMIT = {
+    # The reader and the response side of one HTTP/1.1 connection, still one class (issue
+    # 10 leaves this split: the transport, the policy, the settings and the response
+    # headers are out of it already).
+    "_h11.connection": 660,
+}
 
 #: Lowest first. A module may import modules of its own layer or of a lower one, never of a
 #: higher one. A package name stands for all of its modules.
@@ -86,7 +94,8 @@ def _resolve(base: list[str], module: str | None, names: list[str]) -> set[str]:
     for name in names:
         candidate = ".".join([*base, name])
         path = PACKAGE.joinpath(*candidate.split("."))
-        found.add(candidate if path.with_suffix(".py").exists() or path.is_dir() else ".".join(base) or "__init__")
+        is_module = path.with_suffix(".py").exists() or path.is_dir()
+        found.add(candidate if is_module else ".".join(base) or "__init__")
     return found
 
 
@@ -169,4 +178,7 @@ def test_sans_io_module_imports_no_trio(module: str) -> None:
 
 @pytest.mark.parametrize("module", sorted(GRAPH))
 def test_no_module_is_over_the_line_limit(module: str) -> None:
-    assert LINES[module] <= MAX_LINES, f"{module} has {LINES[module]} lines; split it"
+    limit = OVER_THE_LIMIT.get(module, MAX_LINES)
+    assert LINES[module] <= limit, f"{module} has {LINES[module]} lines; split it"
+    if module in OVER_THE_LIMIT:
+        assert LINES[module] > MAX_LINES, f"{module} is short enough: drop it from OVER_THE_LIMIT"

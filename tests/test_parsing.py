@@ -28,7 +28,6 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_asgi._context import parser_factory
 from trio_asgi._h11.httptools import HAVE_HTTPTOOLS, HttptoolsParser
 from trio_asgi._h11.parsing import (
     CONNECTION_CLOSED,
@@ -40,6 +39,7 @@ from trio_asgi._h11.parsing import (
     RequestHead,
     RequestParser,
 )
+from trio_asgi._h11.settings import parser_factory
 
 MAX_HEADER_SIZE = 16 * 1024
 PARSERS = (H11Parser, HttptoolsParser)

@@ -13,13 +13,9 @@ from typing import Any, Protocol
 
 import trio
 
-from ._config import Config, HTTPMode
-from ._h11.httptools import HAVE_HTTPTOOLS, HttptoolsParser
-from ._h11.parsing import H11Parser, RequestParser
-from ._logging import DateHeader
 from ._types import ASGIApp
 
-__all__ = ["Connection", "ServerContext", "parser_factory"]
+__all__ = ["Connection", "ServerContext"]
 
 
 class Connection(Protocol):
@@ -33,31 +29,13 @@ class Connection(Protocol):
         """No request is in progress and none has begun to arrive."""
 
 
-def parser_factory(mode: HTTPMode) -> Callable[[int], RequestParser]:
-    """The parser class for ``Config.http`` (``"h11"``, ``"httptools"``, or ``"auto"``),
-    called with ``max_header_size`` per connection. A server looks it up once
-    (``ServerContext.new_parser``), not per connection.
-
-    Raises:
-        ImportError: ``mode`` is ``"httptools"`` and httptools is not installed (``Config``
-            checks this first, so a server never starts without its parser).
-    """
-    if mode == "h11":
-        return H11Parser
-    if mode == "httptools" or HAVE_HTTPTOOLS:
-        return HttptoolsParser
-    return H11Parser
-
-
 @dataclass(eq=False)
 class ServerContext:
     """Per-server state read by every connection.
 
     Attributes:
         app: the ASGI 3 application.
-        config: the server's :class:`~trio_asgi.Config`.
         state: the lifespan state dict; each request scope gets a shallow copy.
-        date_header: the once-a-second ``Date`` value cache.
         shutting_down: set once graceful shutdown has begun. Connections then finish the
             request in flight with ``Connection: close`` and take no more.
         app_context: the context every app task starts from, a copy each
@@ -66,24 +44,16 @@ class ServerContext:
             was called in. Never the context of whichever task spawns the app task.
         connections: the open HTTP/1.1 connections (each adds itself when made and leaves
             when its ``run()`` ends): graceful shutdown and ``max_connections`` use it.
-        new_parser: makes a connection's request parser, ``new_parser(max_header_size)``:
-            the class ``Config.http`` chooses, looked up once per server.
         local_addresses: one ``(host, port)`` tuple per local address connections arrived
             on, shared by all of them as ``scope["server"]`` (see :meth:`local_address`).
     """
 
     app: ASGIApp
-    config: Config
     state: dict[str, Any] = field(default_factory=dict)
-    date_header: DateHeader = field(default_factory=DateHeader)
     shutting_down: bool = False
     app_context: contextvars.Context = field(default_factory=contextvars.copy_context)
     connections: set[Connection] = field(default_factory=set)
     local_addresses: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
-    new_parser: Callable[[int], RequestParser] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.new_parser = parser_factory(self.config.http)
 
     def local_address(self, host: str, port: int) -> tuple[str, int]:
         """The shared ``(host, port)`` tuple for a connection's local address: a server has

@@ -33,22 +33,21 @@ lifespan shutdown does not run.
 
 from __future__ import annotations
 
-import errno
-import os
-import socket
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 import trio
 
 from . import _tasks as tasks
 from ._config import Config
+from ._connection import handle_connection, open_connection, refuse_connection
 from ._context import ServerContext
 from ._errors import LifespanFailure, LifespanShutdownFailure
-from ._h11.connection import LINGER_TIMEOUT, HTTP11Connection
+from ._h11.settings import HTTP11Settings
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
-from ._types import ASGIApp, ListenAddress, TCPAddress
+from ._net.listeners import accept_loop, bind_tcp, listener_address
+from ._types import ASGIApp, ListenAddress
 
 __all__ = ["serve"]
 
@@ -117,7 +116,8 @@ class _Server:
 
     def __init__(self, app: ASGIApp, config: Config) -> None:
         self.config = config
-        self.context = ServerContext(app=app, config=config)
+        self.context = ServerContext(app=app)
+        self.http11 = HTTP11Settings.from_config(config)  # what every connection reads
         self.lifespan = Lifespan(app, config.lifespan)
         self.context.state = self.lifespan.state
         self.accept_scope = trio.CancelScope()
@@ -134,9 +134,7 @@ class _Server:
     ) -> None:
         config = self.config
         if listeners is None:
-            listeners = await trio.open_tcp_listeners(
-                config.port, host=config.host, backlog=config.backlog
-            )
+            listeners = await bind_tcp(config.host, config.port, config.backlog)
         try:
             async with trio.open_nursery() as root:
                 if shutdown_trigger is not None:
@@ -162,7 +160,7 @@ class _Server:
                 if self.lifespan.failure is None:
                     if self.lifespan.app_context is not None:
                         self.context.app_context = self.lifespan.app_context
-                    addresses = [_listener_address(listener) for listener in listeners]
+                    addresses = [listener_address(listener) for listener in listeners]
                     for host, port in addresses:
                         error_logger.info(
                             "Listening on http://%s (press CTRL+C to quit)",
@@ -198,11 +196,15 @@ class _Server:
 
     async def _serve_connections(self, listeners: list[trio.SocketListener]) -> None:
         async with trio.open_nursery() as connections:
+            self._connections = connections
             with self.accept_scope:
                 async with trio.open_nursery() as accepting:
                     for listener in listeners:
                         accepting.start_soon(
-                            self._accept_loop, listener, connections, name=tasks.ACCEPT_LOOP.name
+                            accept_loop,
+                            listener,
+                            self._start_connection,
+                            name=tasks.ACCEPT_LOOP.name,
                         )
             # Graceful shutdown: the listeners are closed; now the connections.
             self.context.shutting_down = True
@@ -223,111 +225,19 @@ class _Server:
                 self.config.graceful_timeout,
             )
 
-    async def _accept_loop(self, listener: trio.SocketListener, connections: trio.Nursery) -> None:
-        """Accept connections on ``listener`` until cancelled, each into its own task.
-
-        The loop of :func:`trio.serve_listeners`, except that closing each stream is left to
-        its connection (which always closes it), sparing a second close per connection, and
-        that connections come in batches: after each awaited accept, up to
-        ``ACCEPT_BATCH - 1`` more that are already waiting are accepted without a
-        checkpoint (as asyncio accepts a batch per readiness event). Trio's ``accept()``
-        yields after every connection, so under load each new connection waited for a
-        whole pass of the scheduler over the busy ones: a storm of 256 new connections
-        took seconds to be answered. The batch is taken through a second descriptor of the
-        listening socket (``dup``), closed with the listener.
-        """
-        async with listener:
-            batch = socket.socket(fileno=os.dup(listener.socket.fileno()))
-            with batch:
-                batch.setblocking(False)  # shared with the listener's; never wait on it
-                while True:
-                    try:
-                        stream = await listener.accept()
-                    except OSError as exc:
-                        if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
-                            raise
-                        # Out of file descriptors or memory: wait for connections to close.
-                        error_logger.error(
-                            "accept returned %s (%s); retrying in %s s",
-                            errno.errorcode[exc.errno],
-                            os.strerror(exc.errno),
-                            _ACCEPT_RETRY_DELAY,
-                        )
-                        await trio.sleep(_ACCEPT_RETRY_DELAY)
-                        continue
-                    self._start_connection(stream, connections)
-                    self._accept_waiting(batch, connections)
-
-    def _accept_waiting(self, batch: socket.socket, connections: trio.Nursery) -> None:
-        """Accept up to ``ACCEPT_BATCH - 1`` connections already waiting, synchronously.
-
-        Any error ends the batch: none waiting (``BlockingIOError``) or any other, which the
-        next awaited accept meets again and handles (EMFILE and the like).
-        """
-        for _ in range(ACCEPT_BATCH - 1):
-            try:
-                sock, _ = batch.accept()
-            except OSError:
-                return
-            self._start_connection(
-                trio.SocketStream(trio.socket.from_stdlib_socket(sock)), connections
-            )
-
-    def _start_connection(self, stream: trio.SocketStream, connections: trio.Nursery) -> None:
-        """Start a task for a new connection: ``HTTP11Connection.run()``, which always closes
-        ``stream``, or past ``max_connections`` a 503 refusal."""
+    def _start_connection(self, stream: trio.SocketStream) -> None:
+        """For each accepted stream (synchronous, from the accept loop): its connection task
+        (``handle_connection``, which always closes the stream), or past
+        ``max_connections`` a 503 refusal."""
+        connections = self._connections
         limit = self.config.max_connections
         if limit is not None and len(self.context.connections) >= limit:
-            connections.start_soon(_refuse_connection, stream, limit, name=tasks.REFUSAL.name)
+            connections.start_soon(refuse_connection, stream, limit, name=tasks.REFUSAL.name)
             return
         try:
-            connection = HTTP11Connection(stream, self.context)
+            connection = open_connection(stream, self.context, self.http11)
         except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
             error_logger.exception("Unexpected error on a new connection")
             stream.socket.close()
             return
-        connections.start_soon(connection.run, name=tasks.CONNECTION.name)
-
-
-#: accept(2) errors that mean the system is out of a resource, not that the listener broke
-#: (the list trio.serve_listeners uses).
-_ACCEPT_CAPACITY_ERRNOS: Final = frozenset(
-    {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
-)
-_ACCEPT_RETRY_DELAY: Final = 0.1  # seconds
-#: Connections accepted per pass of the scheduler at most (see _Server._accept_loop).
-ACCEPT_BATCH: Final = 64
-
-
-_SERVICE_UNAVAILABLE: Final = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 24\r\n"
-    b"connection: close\r\n"
-    b"retry-after: 1\r\n"
-    b"\r\n"
-    b"503 Service Unavailable\n"
-)
-
-
-async def _refuse_connection(stream: trio.SocketStream, limit: int) -> None:
-    """Over ``max_connections``: answer 503 without reading the request, then close.
-
-    A lingering close (FIN, then drain for a moment) so the client reads the 503 instead of a
-    reset. Bounded by ``LINGER_TIMEOUT``; the accept loop never waits for it.
-    """
-    error_logger.info("Connection limit (%d) reached; refused a connection with 503", limit)
-    with trio.move_on_after(LINGER_TIMEOUT):
-        try:
-            await stream.send_all(_SERVICE_UNAVAILABLE)
-            await stream.send_eof()
-            while await stream.receive_some(65536):
-                pass
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the client is gone: nothing more to tell it
-    await trio.aclose_forcefully(stream)
-
-
-def _listener_address(listener: trio.SocketListener) -> ListenAddress:
-    host, port = listener.socket.getsockname()[:2]
-    return TCPAddress(str(host), int(port))
+        connections.start_soon(handle_connection, connection, name=tasks.CONNECTION.name)

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 __all__ = [
     "ASGIApp",
     "Address",
+    "ConnectionInfo",
     "ListenAddress",
     "Message",
     "Receive",
@@ -48,3 +49,18 @@ class TCPAddress(NamedTuple):
 #: listener is TCP; Unix sockets and inherited descriptors will each add their own named
 #: tuple to this union, so code that handles a ``TCPAddress`` keeps working.
 ListenAddress = TCPAddress
+
+
+class ConnectionInfo(NamedTuple):
+    """What is known of one accepted connection before any protocol runs on it: the values
+    every protocol's scope carries (ASGI HTTP spec 2.5, "HTTP Connection Scope").
+
+    Attributes:
+        client (Address | None): the peer's ``(host, port)``, or None if unknown.
+        server (Address | None): the local ``(host, port)`` it arrived on, or None.
+        scheme (str): ``"http"`` (``"https"`` once TLS terminates here).
+    """
+
+    client: Address | None
+    server: Address | None
+    scheme: str

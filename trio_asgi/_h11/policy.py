@@ -11,7 +11,13 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["check_request_head", "is_websocket_upgrade"]
+__all__ = [
+    "check_raw_head",
+    "check_request_head",
+    "has_fold",
+    "is_websocket_upgrade",
+    "may_hold_fold",
+]
 
 
 def is_websocket_upgrade(method: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bool:
@@ -88,3 +94,37 @@ def _is_utf8(value: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+_FOLD_STARTS: Final = (b" ", b"\t")  # a read starting with one may continue a folded line
+
+
+def has_fold(data: bytes) -> bool:
+    """Whether ``data`` holds a line that starts with SP or HTAB: obs-fold in a head (RFC
+    9112 section 5.2)."""
+    return b"\n " in data or b"\n\t" in data
+
+
+def may_hold_fold(data: bytes) -> bool:
+    """Whether a read may hold or continue an obs-fold line: one that holds a fold, or
+    starts with SP/HTAB (continuing a line whose LF ended the previous read). The answer
+    must not depend on where TCP split the bytes."""
+    return has_fold(data) or data[:1] in _FOLD_STARTS
+
+
+def check_raw_head(raw_head: bytes, max_header_size: int) -> tuple[int, str] | None:
+    """What a parsed head hides: its real size and obsolete line folding.
+
+    The parsers strip whitespace around values and h11 unfolds obs-fold lines, so these
+    are checked on the raw bytes: a head over ``max_header_size`` bytes gets 431 however it
+    arrived, and a folded header line gets 400 (RFC 9112 section 5.2 allows that; a folded
+    ``Transfer-Encoding`` is a request-smuggling vector).
+
+    Returns:
+        ``None`` for an acceptable head, else the status and a one-line reason.
+    """
+    if len(raw_head) > max_header_size:
+        return 431, f"the request head is over {max_header_size} bytes"
+    if has_fold(raw_head):
+        return 400, "obsolete line folding (obs-fold) is not accepted"
+    return None

@@ -22,7 +22,17 @@ import re
 from http import HTTPStatus
 from typing import Final
 
-__all__ = ["FramingError", "ResponseWriter", "reason_phrase"]
+from .._http.messages import FramingError
+from .._logging import DateHeader
+
+__all__ = [
+    "FramingError",
+    "ResponseWriter",
+    "ServerHeaders",
+    "error_response",
+    "informational",
+    "reason_phrase",
+]
 
 _REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
@@ -35,11 +45,6 @@ _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _CHUNKED: Final = (b"transfer-encoding", b"chunked")
 _CLOSE: Final = (b"connection", b"close")
 _LAST_CHUNK: Final = b"0\r\n\r\n"
-
-
-class FramingError(ValueError):
-    """A response the writer cannot serialise: a bad header, or a body that does not match
-    its ``Content-Length``. Nothing of the offending call was serialised."""
 
 
 def reason_phrase(status: int) -> bytes:
@@ -183,3 +188,48 @@ def _content_length(value: bytes) -> bytes:
     if _DIGITS.fullmatch(length) is None:
         raise FramingError(f"invalid Content-Length {value!r}")
     return length.lstrip(b"0") or b"0"
+
+
+SERVER_HEADER: Final = (b"server", b"trio-asgi")
+
+
+class ServerHeaders:
+    """The headers the server adds to a response that lacks them (one instance per server):
+    ``Date`` (RFC 9110 section 6.6.1, formatted at most once a second) and
+    ``Server: trio-asgi``, each only if configured.
+
+    Args:
+        date: add ``Date``.
+        server: add ``Server``.
+    """
+
+    __slots__ = ("_date", "_server")
+
+    def __init__(self, *, date: bool, server: bool) -> None:
+        self._date = DateHeader() if date else None
+        self._server = server
+
+    def missing_from(self, names: set[bytes]) -> list[tuple[bytes, bytes]]:
+        """The headers to add to a response whose lowercased header names are ``names``."""
+        defaults: list[tuple[bytes, bytes]] = []
+        if self._date is not None and b"date" not in names:
+            defaults.append((b"date", self._date.value()))
+        if self._server and b"server" not in names:
+            defaults.append(SERVER_HEADER)
+        return defaults
+
+
+def error_response(
+    status: int, extra_headers: list[tuple[bytes, bytes]] | None, body: bytes | None
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of an error response the server writes itself: ``body`` (by
+    default one line of text, the status and its reason phrase) as ``text/plain``, after
+    ``extra_headers``."""
+    if body is None:
+        body = f"{status} {(reason_phrase(status) or b'Error').decode()}\n".encode()
+    headers = [
+        *(extra_headers or ()),
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+    ]
+    return headers, body

@@ -12,38 +12,85 @@ response is framed by HTTP/1.1's :class:`~trio_asgi._h11.response.ResponseWriter
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
-from .._config import Config
 from .._errors import ClientDisconnected, UnexpectedMessage
-from .._h11.parsing import ParseError, RequestHead
-from .._h11.response import FramingError, ResponseWriter
-from .._logging import log_access
+from .._logging import error_logger, log_access
+from .._net.transport import Transport
 from .._types import Address, Message
-from .messages import check_message_type, check_response_body, check_response_start
+from .messages import FramingError, check_message_type, check_response_body, check_response_start
+from .request import ParseError, RequestHead
 
-__all__ = ["CycleOwner", "RequestCycle"]
+if TYPE_CHECKING:
+    from .._config import Config
+
+__all__ = ["CycleOwner", "ExchangeSettings", "RequestCycle", "ResponseFraming"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSettings:
+    """The configuration one request's exchange reads, taken from :class:`~trio_asgi.Config`
+    once per server (:meth:`from_config`).
+
+    Attributes:
+        max_request_body_size: bytes of request body accepted, or None for no limit (413).
+        body_read_timeout: seconds one ``receive()`` waits for body bytes (then 408).
+        disconnect_timeout: seconds an app may run on after its client left.
+        access_log: whether a completed response is logged to ``trio_asgi.access``.
+    """
+
+    max_request_body_size: int | None
+    body_read_timeout: float
+    disconnect_timeout: float
+    access_log: bool
+
+    @classmethod
+    def from_config(cls, config: Config) -> ExchangeSettings:
+        return cls(
+            max_request_body_size=config.max_request_body_size,
+            body_read_timeout=config.body_read_timeout,
+            disconnect_timeout=config.disconnect_timeout,
+            access_log=config.access_log,
+        )
+
+
+class ResponseFraming(Protocol):
+    """One response's bytes as the protocol frames them (HTTP/1.1's ``ResponseWriter``
+    today): the head, each body chunk, the end. ``body`` and ``end`` raise
+    :class:`~trio_asgi._http.messages.FramingError` for a body that does not match the
+    declared ``Content-Length``."""
+
+    @property
+    def head(self) -> bytes:
+        """The status line and header section."""
+
+    @property
+    def keep_alive(self) -> bool:
+        """The connection stays open after this response."""
+
+    def body(self, data: bytes) -> bytes:
+        """``data`` framed as the next piece of the body."""
+
+    def end(self) -> bytes:
+        """What ends the body (the last chunk, or nothing)."""
 
 
 class CycleOwner(Protocol):
     """What a :class:`RequestCycle` uses of the connection it belongs to."""
 
-    config: Config
     client: Address | None
-    broken: bool  # writes can no longer succeed
+    transport: Transport  # writes go straight to it; ``transport.broken``: they cannot succeed
     response_begun: bool  # bytes of this cycle's response went out
 
     @property
     def closing(self) -> bool:
         """No request will be served after this one (its response says ``close``)."""
 
-    def response_writer(self, status: int, headers: list[tuple[bytes, bytes]]) -> ResponseWriter:
+    def response_writer(self, status: int, headers: list[tuple[bytes, bytes]]) -> ResponseFraming:
         """The response head's framing for ``status`` and ``headers``. Raises InvalidMessage."""
-
-    async def write(self, data: bytes, *, final: bool = False) -> None:
-        """Hand ``data`` to the socket. Raises ClientDisconnected."""
 
     async def send_continue(self) -> None:
         """Send ``100 Continue``."""
@@ -79,6 +126,7 @@ class RequestCycle:
         "_final_body_taken",
         "_head_pending",
         "_headers",
+        "_settings",
         "_waiter",
         "_writer",
         "buffered",
@@ -96,8 +144,15 @@ class RequestCycle:
         "status",
     )
 
-    def __init__(self, conn: CycleOwner, request: RequestHead, scope: dict[str, Any]):
+    def __init__(
+        self,
+        conn: CycleOwner,
+        request: RequestHead,
+        scope: dict[str, Any],
+        settings: ExchangeSettings,
+    ):
         self._conn = conn
+        self._settings = settings
         self.request = request
         self.scope = scope
         self.cancel_scope = trio.CancelScope()
@@ -113,7 +168,7 @@ class RequestCycle:
         self.response_complete = False
         self.status = 0
         self._headers: list[tuple[bytes, bytes]] = []
-        self._writer: ResponseWriter | None = None  # set by http.response.start
+        self._writer: ResponseFraming | None = None  # set by http.response.start
         self._head_pending = False  # the head is built but held for the first body message
         self.framing_failed = False  # the body broke its Content-Length: abort, do not answer
         self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
@@ -131,7 +186,7 @@ class RequestCycle:
         """Queue request body bytes for ``receive()``; past the body limit, refuse them."""
         self.received += len(data)
         self.expecting_continue = False
-        limit = self._conn.config.max_request_body_size
+        limit = self._settings.max_request_body_size
         if limit is not None and self.received > limit:
             if self.protocol_error is None:
                 self._fail(413, f"the request body is over {limit} bytes")
@@ -158,7 +213,7 @@ class RequestCycle:
             return
         self.disconnected = True
         if not self.response_complete:
-            grace_deadline = trio.current_time() + self._conn.config.disconnect_timeout
+            grace_deadline = trio.current_time() + self._settings.disconnect_timeout
             self.cancel_scope.deadline = min(self.cancel_scope.deadline, grace_deadline)
         self.wake()
 
@@ -205,9 +260,13 @@ class RequestCycle:
                 continue
             if self.expecting_continue and not self.response_started:
                 self.expecting_continue = False
-                await self._conn.send_continue()
+                try:
+                    await self._conn.send_continue()
+                except ClientDisconnected:
+                    self.disconnect()
+                    raise
                 continue
-            with trio.move_on_after(self._conn.config.body_read_timeout) as timer:
+            with trio.move_on_after(self._settings.body_read_timeout) as timer:
                 await self._wait()
             if timer.cancelled_caught and not self._body and not self._body_complete:
                 # body_read_timeout: the client stopped sending its body.
@@ -264,7 +323,7 @@ class RequestCycle:
                     "after the response had already started."
                 )
             status, headers = check_response_start(message)
-            if self._conn.broken:
+            if self._conn.transport.broken:
                 raise ClientDisconnected("the client closed the connection")
             self._writer = self._conn.response_writer(status, headers)
             self._headers = headers
@@ -277,7 +336,7 @@ class RequestCycle:
 
     async def _send_body(self, body: bytes, more_body: bool) -> None:
         conn = self._conn
-        if conn.broken:
+        if conn.transport.broken:
             raise ClientDisconnected("the client closed the connection")
         writer = self._writer
         assert writer is not None  # response_started
@@ -303,19 +362,49 @@ class RequestCycle:
             self._head_pending = False
             conn.response_begun = True
         if data:
-            await conn.write(data, final=not more_body)
+            try:
+                await conn.transport.write(data, final=not more_body)
+            except ClientDisconnected:
+                self.disconnect()
+                raise
         if not more_body:
             self.response_complete = True
             self.wake()
-            if conn.config.access_log:
-                log_access(
-                    conn.client,
-                    self.request.method,
-                    self.request.target,
-                    self.request.http_version,
-                    self.status,
-                    self.started_at,
-                )
+            self.log_access(self.status)
             # Synchronous on purpose: an app cancelled inside this send() (a disconnect
             # watcher's nursery, say) must not leave the connection half-way.
             conn.response_done()
+
+    # -- after the app returned ----------------------------------------------------------
+
+    def replacement_status(self, error: Exception | None) -> int | None:
+        """The app returned (``error``: what it raised, already logged) without completing
+        its response: the status of the error response to send instead (500, or the
+        status a broken request body called for), or None if the response cannot be
+        replaced (part of it is out, or the client is gone) and the connection must be
+        aborted. Logs an app that returned without an error and without responding.
+        """
+        conn = self._conn
+        gone = self.disconnected or self.protocol_error is not None
+        if error is None and not (gone or self.cancel_scope.cancelled_caught):
+            if self.response_started:
+                error_logger.error("ASGI callable returned without completing response.")
+            else:
+                error_logger.error("ASGI callable returned without starting response.")
+        if self.disconnected or conn.transport.broken or conn.response_begun or self.framing_failed:
+            return None
+        return 500 if self.protocol_error is None else self.protocol_error.error_status_hint
+
+    def log_access(self, status: int) -> None:
+        """One access-log line for this request's response (if the access log is on)."""
+        conn = self._conn
+        if self._settings.access_log:
+            request = self.request
+            log_access(
+                conn.client,
+                request.method,
+                request.target,
+                request.http_version,
+                status,
+                self.started_at,
+            )

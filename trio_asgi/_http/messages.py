@@ -13,7 +13,12 @@ from typing import Any
 
 from .._errors import InvalidMessage
 
-__all__ = ["check_message_type", "check_response_body", "check_response_start"]
+__all__ = ["FramingError", "check_message_type", "check_response_body", "check_response_start"]
+
+
+class FramingError(ValueError):
+    """A response the writer cannot serialise: a bad header, or a body that does not match
+    its ``Content-Length``. Nothing of the offending call was serialised."""
 
 
 def check_message_type(message: Any) -> str:
