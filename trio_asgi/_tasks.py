@@ -72,14 +72,14 @@ ACCEPT_LOOP: Final = _task(
     "accept",
     "trio-asgi accept loop",
     "one per listening socket; accepts in batches",
-    "_Server._accept_loop",
+    "_net.listeners.accept_loop",
     "accept_scope",
 )
 CONNECTION: Final = _task(
     "connection",
     "trio-asgi connection",
-    "one per accepted socket: the connection nursery; closes the stream",
-    "HTTP11Connection.run",
+    "one per accepted socket: the connection nursery; closes the transport",
+    "_connection.handle_connection",
     "connections",
 )
 READER: Final = _task(
@@ -122,7 +122,7 @@ REFUSAL: Final = _task(
     "refusal",
     "trio-asgi refusal",
     "one per connection past max_connections: a 503, then close",
-    "_refuse_connection",
+    "_connection.refuse_connection",
     "connections",
 )
 LIFESPAN_SHUTDOWN: Final = TaskRole(
