@@ -93,7 +93,7 @@ APP: Final = _task(
     "app",
     "trio-asgi app",
     "one per request, in that request's cancel scope, from a copy of the app context",
-    "HTTP11Connection._run_app",
+    "RequestCycle.run_app",
     "connection",
 )
 WEBSOCKET_APP: Final = _task(

@@ -7,7 +7,7 @@
     ├── reader task (_read_loop)      "trio-asgi reader": transport bytes -> parser -> request
     │                                 events, inside the read cancel scope, whose deadline
     │                                 the read phase (ReadPhase) decides
-    ├── app task (_run_app)           "trio-asgi app": app(scope, receive, send) for one
+    ├── app task (RequestCycle.run_app) "trio-asgi app": app(scope, receive, send) for one
     │                                 request, inside that request's cancel scope
     └── closing task                  "trio-asgi closing": short-lived, only when the FIN cannot
                                       go out synchronously, or a refused pipelined request
@@ -43,7 +43,6 @@ import trio
 from wsproto.utilities import RemoteProtocolError as WebSocketHandshakeError
 
 from .. import _tasks as tasks
-from .._app import call_app
 from .._config import Config
 from .._context import ServerContext
 from .._errors import ClientDisconnected, InvalidMessage
@@ -462,7 +461,7 @@ class HTTP11Connection:
         self._cycle = cycle
         if self._client_eof:
             cycle.disconnect()
-        self.context.spawn_app(self.nursery, self._run_app, cycle, name=tasks.APP.name)
+        self.context.spawn_app(self.nursery, cycle.run_app, self.context.app, name=tasks.APP.name)
 
     def _start_websocket(self, request: RequestHead) -> None:
         try:
@@ -501,61 +500,38 @@ class HTTP11Connection:
 
     # -- the app task ----------------------------------------------------------------------
 
-    async def _run_app(self, cycle: RequestCycle) -> None:
-        error = await call_app(
-            self.context.app,
-            cycle.scope,
-            cycle.receive,
-            cycle.send,
-            cancel_scope=cycle.cancel_scope,
-            describe=cycle.describe,
-            client=self.client,
-        )
-        if cycle.response_complete:
-            return
-        status = cycle.replacement_status(error)
-        if status is None:
-            # Part of the response is out (or the client is gone): a truncated response on
-            # a keep-alive connection must never be followed by another, so close at once.
-            await self.close()
-            return
+    async def replace_response(self, status: int) -> bool:
+        """The app left its response unstarted: answer ``status`` instead, then a lingering
+        close. False if the client is gone (the connection is closed then)."""
         try:
             await self._send_error_response(status)
         except ClientDisconnected:
             await self.close()
-            return
-        cycle.log_access(status)
+            return False
         self._begin_close()
+        return True
+
+    async def abort(self) -> None:
+        """Part of the response is out (or the client is gone): a truncated response on a
+        keep-alive connection must never be followed by another, so close at once."""
+        await self.close()
 
     # -- writing ---------------------------------------------------------------------------
 
     def response_writer(self, status: int, headers: list[tuple[bytes, bytes]]) -> ResponseWriter:
-        """Build the response head for the current request, adding ``Date``/``Server``
-        and, when the connection will close after it, ``Connection: close``.
-
-        An app's ``Transfer-Encoding`` header is dropped: the server chooses the framing
-        (ASGI HTTP spec, "Response Start").
+        """The framing of the current request's response (``ServerHeaders.response``); it
+        says ``Connection: close`` when the connection will close after it.
 
         Raises:
             InvalidMessage: a header name or value is not valid HTTP (RFC 9110 section 5).
         """
-        names = {name.lower() for name, _ in headers}
-        if b"transfer-encoding" in names:
-            headers = [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
-        defaults = self.settings.server_headers.missing_from(names)
         cycle = self._cycle
-        request = self._request
         if self.context.shutting_down or (cycle is not None and cycle.expecting_continue):
             # Shutting down, or the client still holds back a body we will not read.
             self._closing = True
         try:
-            writer = ResponseWriter(
-                status,
-                headers,
-                request_method=None if request is None else request.method,
-                http_version=None if request is None else request.http_version,
-                keep_alive=(request is None or request.keep_alive) and not self._closing,
-                defaults=defaults,
+            writer = self.settings.server_headers.response(
+                status, headers, request=self._request, keep_alive=not self._closing
             )
         except FramingError as exc:
             raise InvalidMessage(f"'http.response.start' has an invalid header: {exc}") from None

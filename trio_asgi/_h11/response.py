@@ -23,6 +23,7 @@ from http import HTTPStatus
 from typing import Final
 
 from .._http.messages import FramingError
+from .._http.request import RequestHead
 from .._logging import DateHeader
 
 __all__ = [
@@ -217,6 +218,35 @@ class ServerHeaders:
         if self._server and b"server" not in names:
             defaults.append(SERVER_HEADER)
         return defaults
+
+    def response(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        request: RequestHead | None,
+        keep_alive: bool,
+    ) -> ResponseWriter:
+        """The :class:`ResponseWriter` for the app's ``status`` and ``headers`` answering
+        ``request`` (None: bytes that never parsed as one), with the server's headers
+        added. An app's ``Transfer-Encoding`` is dropped: the server chooses the framing
+        (ASGI HTTP spec, "Response Start"). ``keep_alive``: the server would keep the
+        connection open; the request and the headers may still close it.
+
+        Raises:
+            FramingError: a header name or value is not valid HTTP (RFC 9110 section 5).
+        """
+        names = {name.lower() for name, _ in headers}
+        if b"transfer-encoding" in names:
+            headers = [(n, v) for n, v in headers if n.lower() != b"transfer-encoding"]
+        return ResponseWriter(
+            status,
+            headers,
+            request_method=None if request is None else request.method,
+            http_version=None if request is None else request.http_version,
+            keep_alive=(request is None or request.keep_alive) and keep_alive,
+            defaults=self.missing_from(names),
+        )
 
 
 def error_response(

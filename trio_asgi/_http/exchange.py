@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
+from .._app import call_app
 from .._errors import ClientDisconnected, UnexpectedMessage
 from .._logging import error_logger, log_access
 from .._net.transport import Transport
-from .._types import Address, Message
+from .._types import Address, ASGIApp, Message
 from .messages import FramingError, check_message_type, check_response_body, check_response_start
 from .request import ParseError, RequestHead
 
@@ -103,6 +104,13 @@ class CycleOwner(Protocol):
 
     def response_done(self) -> None:
         """The response is fully written: start the next cycle or begin closing."""
+
+    async def replace_response(self, status: int) -> bool:
+        """Send an error response with ``status`` instead of the app's, then close: False
+        if the client is gone (the connection is closed then)."""
+
+    async def abort(self) -> None:
+        """Close the connection now: a response cut short must not be followed by another."""
 
 
 class RequestCycle:
@@ -375,7 +383,30 @@ class RequestCycle:
             # watcher's nursery, say) must not leave the connection half-way.
             conn.response_done()
 
-    # -- after the app returned ----------------------------------------------------------
+    # -- the app task ------------------------------------------------------------------
+
+    async def run_app(self, app: ASGIApp) -> None:
+        """The app task's body: ``app(scope, receive, send)`` through the one app boundary
+        (:func:`~trio_asgi._app.call_app`), in :attr:`cancel_scope`. A response the app
+        left incomplete is replaced by an error response if none of it went out, else the
+        connection is aborted (ASGI HTTP spec: a server answers 500 for an app that fails
+        before responding)."""
+        error = await call_app(
+            app,
+            self.scope,
+            self.receive,
+            self.send,
+            cancel_scope=self.cancel_scope,
+            describe=self.describe,
+            client=self._conn.client,
+        )
+        if self.response_complete:
+            return
+        status = self.replacement_status(error)
+        if status is None:
+            await self._conn.abort()
+        elif await self._conn.replace_response(status):
+            self.log_access(status)
 
     def replacement_status(self, error: Exception | None) -> int | None:
         """The app returned (``error``: what it raised, already logged) without completing
