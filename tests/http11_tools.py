@@ -2,7 +2,7 @@
 
 - :func:`start_connection`: like ``helpers.open_connection``, but also takes the lifespan
   ``state`` and the stream pair factory (``lockstep_stream_pair`` for backpressure tests), and
-  returns a :class:`Served` whose ``done`` event is set when ``HTTP11Connection.run`` returns.
+  returns a :class:`Served` whose ``done`` event is set when ``handle_connection`` returns.
 - :func:`read_body`, :func:`respond`: the two things most inline test apps do.
 - :func:`parse_responses`: split raw server bytes into responses with a client-side h11.
 - :func:`error_records`: the ``trio_asgi.error`` records at ERROR or above.
@@ -94,7 +94,7 @@ def deadlock_guard(nursery: trio.Nursery, seconds: float = 1000.0) -> None:
 
 
 async def finish(served: Served) -> None:
-    """Close the client's end and wait until the connection's ``run()`` has returned.
+    """Close the client's end and wait until the connection's ``handle_connection`` has returned.
 
     Closing ends a lingering close at once, so tests need not wait out ``LINGER_TIMEOUT``.
     """

@@ -19,14 +19,12 @@ Both keep the same rules:
   :class:`~trio_asgi.ClientDisconnected` once writing can no longer succeed, and serialises
   writers, so bytes of two responses never interleave. A write cancelled half-way leaves
   an unknown part out: the transport is then ``broken`` and writes nothing more.
-- ``on_broken`` (set by the driver) is called once, the first time a write fails.
 - :meth:`~SocketTransport.close` is synchronous for a socket and never raises.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Final, Protocol
 
 import trio
@@ -38,10 +36,6 @@ __all__ = ["READ_SIZE", "SocketTransport", "StreamTransport", "Transport", "open
 READ_SIZE: Final = 64 * 1024  # bytes asked of the socket per read (64 KiB)
 
 
-def _nothing() -> None:
-    return None
-
-
 class Transport(Protocol):
     """What a connection driver reads and writes through (see the module docstring).
 
@@ -49,13 +43,11 @@ class Transport(Protocol):
         stream: the underlying stream, for what only it knows (its socket's addresses).
         broken: writes can no longer succeed (a write failed, or the transport is closed).
         closed: :meth:`aclose` has been called; reads return ``b""``.
-        on_broken: called once, when a write first fails.
     """
 
     stream: trio.abc.Stream
     broken: bool
     closed: bool
-    on_broken: Callable[[], None]
 
     @property
     def can_poll(self) -> bool:
@@ -96,13 +88,12 @@ class StreamTransport:
             :class:`trio.abc.HalfCloseableStream`.
     """
 
-    __slots__ = ("_write_lock", "broken", "closed", "on_broken", "stream")
+    __slots__ = ("_write_lock", "broken", "closed", "stream")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.broken = False
         self.closed = False
-        self.on_broken: Callable[[], None] = _nothing
         # Held by a write that awaits, so no other write interleaves; made on first need.
         self._write_lock: trio.StrictFIFOLock | None = None
 
@@ -170,9 +161,7 @@ class StreamTransport:
             self.broken = self.broken or not written
 
     def _failed(self) -> None:
-        if not self.broken:
-            self.broken = True
-            self.on_broken()
+        self.broken = True
 
 
 class SocketTransport(StreamTransport):
