@@ -43,7 +43,8 @@ class ServerContext:
             variables the app set there are set; without lifespan, the context ``serve()``
             was called in. Never the context of whichever task spawns the app task.
         connections: the open HTTP/1.1 connections (each adds itself when made and leaves
-            when its ``handle_connection`` task ends): graceful shutdown and ``max_connections`` use it.
+            when its ``handle_connection`` task ends): graceful shutdown and
+            ``max_connections`` use it.
         local_addresses: one ``(host, port)`` tuple per local address connections arrived
             on, shared by all of them as ``scope["server"]`` (see :meth:`local_address`).
     """

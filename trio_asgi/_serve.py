@@ -8,7 +8,7 @@ Every task trio-asgi runs lives in this tree; none outlives its parent::
     └── (serve's own body)
         └── connections nursery            its deadline is set when graceful shutdown begins
             ├── accept loop, one per listener   _net.listeners.accept_loop, in the accept scope
-            └── connection task, one per client _connection.handle_connection ("trio-asgi connection")
+            └── connection task, one per client _connection.handle_connection
                 └── connection nursery
                     ├── reader task        socket bytes -> parser -> request events
                     ├── app task           app(scope, receive, send) for the current request
