@@ -404,3 +404,28 @@ async def test_begin_shutdown_with_a_partial_request_buffered_serves_it_then_clo
     await finish(served)
     assert response.status == 200
     assert response.header(b"connection") == b"close"
+
+
+async def test_a_close_near_the_keep_alive_deadline_still_lingers_for_the_linger_timeout(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The keep-alive deadline set before the request is stale while the app works on it;
+    # the lingering close that follows the response gets its own LINGER_TIMEOUT, not
+    # whatever was left of that stale deadline.
+    deadlock_guard(nursery)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await trio.sleep(4.5)  # the keep-alive deadline (5 s) is 0.5 s away
+        await send({**START_200, "headers": [(b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": b"bye"})
+
+    served = await start_connection(nursery, app, keep_alive_timeout=5.0)
+    await served.client.send_all(raw_request())
+    responded_at = None
+    received = b""
+    while b"bye" not in received:
+        received += await served.client.receive_some()
+        responded_at = trio.current_time()
+    await served.done.wait()  # the client never sends its EOF: the drain runs out
+    assert responded_at == pytest.approx(4.5)
+    assert trio.current_time() - responded_at == pytest.approx(LINGER_TIMEOUT)

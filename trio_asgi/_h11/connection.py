@@ -600,12 +600,17 @@ class HTTP11Connection:
         go at once) and the reader discards what the client still sends until its EOF or
         ``LINGER_TIMEOUT`` seconds."""
         self._closing = True
-        if self._phase is _LINGER or self._phase is _CLOSED:
+        phase = self._phase
+        if phase is _LINGER or phase is _CLOSED:
             return
         self._phase = _LINGER
-        self._read_scope.deadline = min(
-            self._read_scope.deadline, trio.current_time() + LINGER_TIMEOUT
-        )
+        linger_deadline = trio.current_time() + LINGER_TIMEOUT
+        if phase is _IDLE or phase is _HEAD:
+            # A live keep-alive or head deadline: whichever comes first ends the drain.
+            linger_deadline = min(self._read_scope.deadline, linger_deadline)
+        # Otherwise the deadline was the stale one of a request in progress: the drain gets
+        # its whole LINGER_TIMEOUT.
+        self._read_scope.deadline = linger_deadline
         self.resume_reading()
         sent = None if self._reader_done else self.transport.half_close_now()
         if sent is None:
