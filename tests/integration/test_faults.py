@@ -1,0 +1,251 @@
+"""Faults a server on the internet meets: resets, half-closes, stalled readers, odd splits.
+
+Real sockets where the kernel's behaviour is the point (a reset is SO_LINGER 0 then close);
+memory streams and hypothesis for arbitrary splits of valid requests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import struct
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trio_asgi import ClientDisconnected
+
+from ..helpers import H11Client, hello_app, parse_responses, read_until_eof, start_server
+from ..http11_tools import error_records, raw_request, read_body, respond, start_connection
+
+TIMEOUT = 5  # seconds: the bound on any single wait
+
+
+async def reset(stream: trio.SocketStream) -> None:
+    """Close with a TCP reset (RST) instead of a FIN."""
+    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await stream.aclose()
+
+
+async def still_serving(host: str, port: int) -> None:
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        assert (await H11Client(stream).request()).body == b"Hello, world!"
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.waiting = trio.Event()  # the app is in receive() or streaming
+        self.outcome: list[str] = []
+        self.done = trio.Event()
+
+
+def probe_app(probe: Probe) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            if scope["path"] == "/body":
+                probe.waiting.set()
+                messages = await read_body(receive)
+                probe.outcome.append(messages[-1]["type"])
+            elif scope["path"] == "/stream":
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                try:
+                    while True:
+                        await send(
+                            {"type": "http.response.body", "body": b"x" * 65536, "more_body": True}
+                        )
+                        probe.waiting.set()
+                except ClientDisconnected:
+                    probe.outcome.append("ClientDisconnected")
+            else:
+                await hello_app(scope, receive, send)
+        finally:
+            probe.done.set()
+
+    return app
+
+
+@pytest.mark.parametrize("point", ["before-sending", "mid-head", "mid-body", "mid-response"])
+async def test_a_reset_at_any_point_ends_that_request_only(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture, point: str
+) -> None:
+    probe = Probe()
+    server = await start_server(nursery, probe_app(probe))
+    with trio.fail_after(TIMEOUT):
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        if point == "mid-head":
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Half: ")
+        elif point == "mid-body":
+            await stream.send_all(
+                b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nab"
+            )
+            await probe.waiting.wait()
+        elif point == "mid-response":
+            await stream.send_all(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
+            await probe.waiting.wait()
+        await reset(stream)
+        if point == "mid-body":
+            await probe.done.wait()
+            assert probe.outcome == ["http.disconnect"]
+        elif point == "mid-response":
+            await probe.done.wait()
+            assert probe.outcome == ["ClientDisconnected"]
+        await still_serving(server.host, server.port)
+        await server.shutdown()
+    assert error_records(caplog) == []
+
+
+async def test_half_closed_client_still_gets_its_response(nursery: trio.Nursery) -> None:
+    server = await start_server(nursery, hello_app)
+    with trio.fail_after(TIMEOUT):
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            await stream.send_all(raw_request())
+            await stream.send_eof()  # done sending; still reading
+            raw = await read_until_eof(stream)
+    [response] = parse_responses(raw)
+    assert (response.status, response.body) == (200, b"Hello, world!")
+    await server.shutdown()
+
+
+async def test_client_that_stops_reading_cannot_hold_shutdown_past_its_deadline(
+    nursery: trio.Nursery,
+) -> None:
+    probe = Probe()
+    server = await start_server(nursery, probe_app(probe), graceful_timeout=0.5)
+    stream = await trio.open_tcp_stream(server.host, server.port)
+    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    async with stream:
+        await stream.send_all(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")  # and never read
+        with trio.fail_after(TIMEOUT):
+            await probe.waiting.wait()
+            started = trio.current_time()
+            await server.shutdown()  # the app is stuck in send(): the deadline cancels it
+        assert trio.current_time() - started < 0.5 + 2
+        assert probe.done.is_set()
+
+
+# -- arbitrary splits of valid requests ----------------------------------------------------
+
+PIPELINE = (
+    raw_request(b"GET", b"/a?x=1")
+    + raw_request(
+        b"POST", b"/b", headers=[(b"Host", b"t"), (b"Content-Length", b"5")], body=b"hello"
+    )
+    + b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    + raw_request(b"HEAD", b"/d")
+    + raw_request(b"GET", b"/e", headers=[(b"Host", b"t"), (b"Connection", b"close")])
+)
+METHODS = ["GET", "POST", "POST", "HEAD", "GET"]
+
+
+async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    body = b"".join(m.get("body", b"") for m in await read_body(receive))
+    await respond(send, scope["method"].encode() + b" " + scope["path"].encode() + b" " + body)
+
+
+async def serve_in_pieces(pieces: list[bytes]) -> bytes:
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            served = await start_connection(nursery, echo_app)
+            for piece in pieces:
+                await served.client.send_all(piece)
+            return await read_until_eof(served.client)
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_any_split_of_valid_requests_gives_the_same_responses(cuts: list[int]) -> None:
+    raw = trio.run(
+        serve_in_pieces, split(PIPELINE, cuts), clock=trio.testing.MockClock(autojump_threshold=0)
+    )
+    responses = parse_responses(raw, METHODS)
+    assert [r.body for r in responses] == [
+        b"GET /a ",
+        b"POST /b hello",
+        b"POST /c abcde",
+        b"",
+        b"GET /e ",
+    ]
+    assert [r.status for r in responses] == [200] * 5
+
+
+async def test_408_reaches_a_client_that_is_still_sending(nursery: trio.Nursery) -> None:
+    # After request_header_timeout the server answers 408 with a lingering close: had it
+    # closed on the client's unread bytes, the kernel would reset the connection and the
+    # client could lose the 408.
+    server = await start_server(nursery, hello_app, request_header_timeout=0.3)
+    with trio.fail_after(TIMEOUT):
+        stream = await trio.open_tcp_stream(server.host, server.port)
+        async with stream:
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
+            for _ in range(8):  # keeps trickling header bytes past the deadline
+                await trio.sleep(0.1)  # the scenario's pacing, not a wait for the server
+                await stream.send_all(b"X-Slow: " + b"x" * 1000 + b"\r\n")
+            raw = await read_until_eof(stream)
+    assert raw.startswith(b"HTTP/1.1 408 ")
+    await server.shutdown()
+
+
+# -- a bug in one connection never ends the server -------------------------------------------
+
+
+async def test_a_connection_that_fails_unexpectedly_is_logged_and_the_server_serves_on(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from trio_asgi._h11 import connection as _http11
+
+    real_read_loop = _http11.HTTP11Connection._read_loop
+    failures = [RuntimeError("a bug in the reader")]
+
+    async def failing_once(self: _http11.HTTP11Connection) -> None:
+        if failures:
+            raise failures.pop()
+        await real_read_loop(self)
+
+    monkeypatch.setattr(_http11.HTTP11Connection, "_read_loop", failing_once)
+    server = await start_server(nursery, hello_app)
+    with trio.fail_after(TIMEOUT):
+        async with await trio.open_tcp_stream(server.host, server.port) as broken:
+            assert await read_until_eof(broken) == b""  # closed, nothing sent
+        await still_serving(server.host, server.port)
+    logged = [r for r in caplog.records if r.getMessage().startswith("Unexpected error on")]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+    caplog.clear()  # expected here: the autouse check fails any other test that logs it
+
+
+async def test_a_connection_that_cannot_start_is_logged_and_the_server_serves_on(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from trio_asgi import _serve
+
+    real_connection = _serve.HTTP11Connection
+    failures = [MemoryError("no room for one more")]
+
+    def failing_once(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real_connection(*args)
+
+    monkeypatch.setattr(_serve, "HTTP11Connection", failing_once)
+    server = await start_server(nursery, hello_app)
+    with trio.fail_after(TIMEOUT):
+        async with await trio.open_tcp_stream(server.host, server.port) as refused:
+            assert await read_until_eof(refused) == b""
+        await still_serving(server.host, server.port)
+    logged = [r for r in caplog.records if r.getMessage() == "Unexpected error on a new connection"]
+    assert len(logged) == 1
+    caplog.clear()
