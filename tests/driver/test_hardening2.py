@@ -1,14 +1,14 @@
-"""Issue 9's HTTP/1.1 and lifecycle hardening, one behaviour per test.
+"""Tier 2: issue 9's HTTP/1.1 and lifecycle hardening, one behaviour per test.
 
 Context isolation between requests, close-delimited requests followed by more bytes,
-fairness under cheap input, real head sizes, keep-alive timers after a stall. Tier 2 (the
-connection driver over memory streams or a socket pair) unless a real socket is the point.
+fairness under cheap input, real head sizes, keep-alive timers after a stall: the connection
+driver over memory streams or a socket pair. The lifespan items, where ``serve()`` itself is
+the point, are in tests/integration/test_hardening2.py.
 """
 
 from __future__ import annotations
 
 import contextvars
-import math
 import socket
 from typing import Any
 
@@ -16,7 +16,6 @@ import pytest
 import trio
 import trio.testing
 
-from trio_asgi import Config, LifespanFailure, LifespanShutdownFailure, serve
 from trio_asgi._context import parser_factory
 from trio_asgi._h11.parsing import RequestParser
 
@@ -355,57 +354,6 @@ async def test_a_head_still_incomplete_after_a_stall_gets_408(
         trio.lowlevel.remove_instrument(instrument)
     await finish(served)
     assert response.status == 408
-
-
-# -- lifespan: a shutdown during startup, a failed shutdown (items 11, 12) -----------------
-
-
-async def test_shutdown_during_a_hanging_startup_ends_it_at_once(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
-) -> None:
-    """shutdown_trigger() returning while startup hangs (no startup timeout) cancels the
-    startup: serve() raises LifespanFailure at once, having served nothing."""
-    deadlock_guard(nursery)
-    startup_began = trio.Event()
-    stop = trio.Event()
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "lifespan"
-        await receive()
-        startup_began.set()
-        await trio.sleep_forever()
-
-    async def request_shutdown() -> None:
-        await startup_began.wait()
-        stop.set()
-
-    nursery.start_soon(request_shutdown)
-    config = Config(port=0, lifespan_startup_timeout=math.inf)
-    with pytest.raises(LifespanFailure, match="shutdown was requested before startup"):
-        await serve(app, config, shutdown_trigger=stop.wait)
-    assert trio.current_time() == 0  # at once: no timeout was waited out
-
-
-@pytest.mark.parametrize("how", ["raises", "shutdown.failed"])
-async def test_a_failed_lifespan_shutdown_is_reported_by_serve(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, how: str
-) -> None:
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "lifespan.startup.complete"})
-        await receive()
-        if how == "raises":
-            raise RuntimeError("could not flush")
-        await send({"type": "lifespan.shutdown.failed", "message": "could not flush"})
-
-    async def shut_down_after_startup(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        await serve(app, Config(port=0), shutdown_trigger=stop.wait, task_status=task_status)
-
-    stop = trio.Event()
-    with pytest.RaisesGroup(pytest.RaisesExc(LifespanShutdownFailure, match="could not flush")):
-        async with trio.open_nursery() as inner:
-            await inner.start(shut_down_after_startup)
-            stop.set()
 
 
 # -- graceful shutdown closes idle connections with a lingering close (item 12) ------------

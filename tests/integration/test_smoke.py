@@ -1,20 +1,12 @@
-"""The quickest whole-path checks: one request over memory streams and one over a real socket."""
+"""Tier 3, the quickest whole-path check: a real server answers httpx (the memory-stream one
+is tests/driver/test_smoke.py)."""
 
 from __future__ import annotations
 
 import httpx
 import trio
 
-from ..helpers import H11Client, hello_app, open_connection, start_server
-
-
-async def test_memory_connection_serves_keep_alive_requests(nursery: trio.Nursery) -> None:
-    stream, _ = await open_connection(nursery, hello_app)
-    client = H11Client(stream)
-    for _ in range(3):
-        response = await client.request()
-        assert response.status == 200
-        assert response.body == b"Hello, world!"
+from ..helpers import hello_app, start_server
 
 
 async def test_real_server_answers_httpx(nursery: trio.Nursery) -> None:

@@ -24,7 +24,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
-import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -906,29 +905,3 @@ def test_any_fragments_give_the_same_transcript(
     chunks = [data[start:end] for start, end in bounds if end > start]
     reference = transcript(H11Parser(MAX_HEADER_SIZE), chunks, eof=eof, join=False)
     assert transcript(HttptoolsParser(MAX_HEADER_SIZE), chunks, eof=eof, join=False) == reference
-
-
-# -- the suite's own parametrisation (conftest.py) ------------------------------------------
-
-
-@pytest.mark.parametrize("http_parser", ["h11", "httptools"], indirect=True)
-async def test_the_shared_tools_serve_with_the_parser_under_test(
-    http_parser: str, nursery: trio.Nursery
-) -> None:
-    # Imported here: a module that imports the shared tools runs all its tests once per
-    # parser (conftest.py), and this one compares the parsers itself.
-    from ..helpers import H11Client, hello_app, make_config, open_connection
-    from ..http11_tools import start_connection
-
-    expected = {"h11": H11Parser, "httptools": HttptoolsParser}[http_parser]
-    assert make_config().http == http_parser
-    assert make_config(http="h11").http == "h11"  # a test's own choice wins
-    client, connection = await open_connection(nursery, hello_app)
-    assert type(connection.parser) is expected
-    served = await start_connection(nursery, hello_app)
-    assert type(served.connection.parser) is expected
-    reader = H11Client(client)
-    response = await reader.request()
-    assert (response.status, response.body) == (200, b"Hello, world!")
-    await client.aclose()
-    await served.client.aclose()
