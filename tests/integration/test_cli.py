@@ -23,6 +23,7 @@ from types import TracebackType
 
 import h11
 import httpx
+import pytest
 
 import trio_asgi
 
@@ -40,6 +41,14 @@ EXIT_SHUTDOWN_FAILURE = 4
 # ---------------------------------------------------------------------------------------------
 # End to end: python -m trio_asgi in a subprocess
 # ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def http_parser() -> str:
+    """Once, not once per parser: these tests run the command, whose parser is its own
+    ``--http`` option (the default here), not the shared tools' ``helpers.HTTP_PARSER``."""
+    return "auto"
+
 
 LISTENING = re.compile(
     r"Listening on http://(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:/]+)):(?P<port>\d+)"
