@@ -1,7 +1,8 @@
 """Tier 2: faults a server on the internet meets, where the driver alone is the point.
 
-Memory streams and hypothesis for arbitrary splits of valid requests. Resets, half-closes
-and stalled readers need real sockets: tests/integration/test_faults.py.
+Memory streams and hypothesis for arbitrary splits of valid requests, and a stream that
+fails on cue for a bug in one connection. Resets, half-closes and stalled readers need real
+sockets: tests/integration/test_faults.py.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ..helpers import parse_responses, read_until_eof
-from ..http11_tools import raw_request, read_body, respond, start_connection
+from trio_asgi._h11.connection import HTTP11Connection
+
+from ..helpers import H11Client, hello_app, parse_responses, read_until_eof
+from ..http11_tools import failing_pair, raw_request, read_body, respond, start_connection
 
 TIMEOUT = 5  # seconds: the bound on any single wait
 
@@ -69,3 +73,30 @@ def test_any_split_of_valid_requests_gives_the_same_responses(cuts: list[int]) -
         b"GET /e ",
     ]
     assert [r.status for r in responses] == [200] * 5
+
+
+# -- a bug in one connection never ends the server -------------------------------------------
+
+
+async def test_a_connection_that_fails_unexpectedly_is_logged_and_the_server_serves_on(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception nothing expects, raised where the reader reads (a stream that fails on
+    cue), ends that connection only: logged once with its traceback, the stream closed with
+    nothing sent, ``run()`` returns instead of raising into the connections nursery, and the
+    next connection on the same server context is served."""
+    broken = await start_connection(
+        nursery, hello_app, pair=failing_pair(RuntimeError("a bug in the reader"))
+    )
+    with trio.fail_after(TIMEOUT):
+        assert await read_until_eof(broken.client) == b""  # closed, nothing sent
+        await broken.done.wait()
+        assert broken.connection not in broken.context.connections
+        client, server = trio.testing.memory_stream_pair()
+        nursery.start_soon(HTTP11Connection(server, broken.context).run)
+        assert (await H11Client(client).request()).body == b"Hello, world!"
+        await client.aclose()
+    logged = [r for r in caplog.records if r.getMessage().startswith("Unexpected error on")]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
+    caplog.clear()  # expected here: the autouse check fails any other test that logs it

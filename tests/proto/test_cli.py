@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gc
 import logging
 import os
 import signal
@@ -94,14 +95,18 @@ async def _return_at_once(shutdown_trigger: Callable[[], Awaitable[Any]]) -> Non
 
 
 @pytest.fixture
-def fake_serve(monkeypatch: pytest.MonkeyPatch) -> FakeServe:
-    fake = FakeServe(_return_at_once)
-    monkeypatch.setattr(_cli, "serve", fake)
-    return fake
+def fake_serve() -> FakeServe:
+    return FakeServe(_return_at_once)
 
 
-def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(_cli.cli, args, env=env)
+def invoke(
+    args: list[str], env: dict[str, str] | None = None, *, serve: FakeServe | None = None
+) -> Result:
+    """Run the command in process; with ``serve``, it calls that instead of trio_asgi.serve
+    (the command's seam: a :class:`~trio_asgi._cli.command.Runtime` as click's context
+    object)."""
+    obj = None if serve is None else _cli.Runtime(serve=serve)
+    return CliRunner().invoke(_cli.cli, args, env=env, obj=obj)
 
 
 def test_help_lists_options_with_defaults_from_config() -> None:
@@ -183,7 +188,7 @@ def test_version() -> None:
 )
 def test_bad_usage_exits_2(fake_serve: FakeServe, args: list[str], fragments: list[str]) -> None:
     """click's own checks; its exact wording varies between click versions."""
-    result = invoke([*args, *(["mod:app"] if args else [])])
+    result = invoke([*args, *(["mod:app"] if args else [])], serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     assert result.stdout == ""
     assert result.stderr.startswith("Usage: trio-asgi [OPTIONS] APP\n")
@@ -226,7 +231,7 @@ def test_values_config_rejects_exit_2_with_configs_message(
     with pytest.raises(ConfigError) as info:
         Config(**bad_config)
     # A bad value is reported before the app is imported, so a bad APP does not mask it.
-    result = invoke([*args, "no_such_module_anywhere:app"])
+    result = invoke([*args, "no_such_module_anywhere:app"], serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     assert result.stderr.startswith("Usage: trio-asgi [OPTIONS] APP\n")
     assert result.stderr.splitlines()[-1] == f"Error: {info.value}"
@@ -292,7 +297,7 @@ def test_values_config_rejects_exit_2_with_configs_message(
 def test_options_map_to_config(
     fake_serve: FakeServe, app_module: str, tmp_path: Path, args: list[str], expected: Config
 ) -> None:
-    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == expected
     assert fake_serve.calls[0][0] is sys.modules[app_module].app
@@ -309,7 +314,7 @@ def test_environment_variables(fake_serve: FakeServe, app_module: str, tmp_path:
         "TRIO_ASGI_ACCESS_LOG": "false",
         "TRIO_ASGI_GRACEFUL_TIMEOUT": "1.5",
     }
-    result = invoke([], env=env)
+    result = invoke([], env=env, serve=fake_serve)
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(
         host="::1", port=9000, lifespan="on", access_log=False, graceful_timeout=1.5
@@ -337,7 +342,9 @@ def test_websocket_environment_variables(
     value: str,
     expected: dict[str, Any],
 ) -> None:
-    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], env={name: value})
+    result = invoke(
+        ["--app-dir", str(tmp_path), f"{app_module}:app"], env={name: value}, serve=fake_serve
+    )
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(**expected)
 
@@ -355,7 +362,7 @@ def test_websocket_environment_variable_config_rejects_exits_2(
 ) -> None:
     with pytest.raises(ConfigError) as info:
         Config(**bad_config)
-    result = invoke(["mod:app"], env={name: value})
+    result = invoke(["mod:app"], env={name: value}, serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     assert result.stderr.splitlines()[-1] == f"Error: {info.value}"
     assert fake_serve.calls == []
@@ -367,6 +374,7 @@ def test_websocket_option_beats_environment_variable(
     result = invoke(
         ["--ws-max-queue", "2", "--app-dir", str(tmp_path), f"{app_module}:app"],
         env={"TRIO_ASGI_WS_MAX_QUEUE": "64", "TRIO_ASGI_WS": "none"},
+        serve=fake_serve,
     )
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(ws="none", ws_max_queue=2)
@@ -415,7 +423,7 @@ def test_help_lists_the_hardening_options_with_defaults_from_config() -> None:
 def test_hardening_options_default_to_configs_defaults(
     fake_serve: FakeServe, app_module: str, tmp_path: Path
 ) -> None:
-    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_OK, result.output
     config = fake_serve.config
     for field in dataclasses.fields(Config):
@@ -439,7 +447,9 @@ def test_hardening_option_reaches_config(
     typed: str,
     value: float,
 ) -> None:
-    result = invoke([option, typed, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(
+        [option, typed, "--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve
+    )
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(**{field: value})
 
@@ -457,14 +467,16 @@ def test_hardening_environment_variable_reaches_config(
     typed: str,
     value: float,
 ) -> None:
-    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], env={envvar: typed})
+    result = invoke(
+        ["--app-dir", str(tmp_path), f"{app_module}:app"], env={envvar: typed}, serve=fake_serve
+    )
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(**{field: value})
 
 
 def test_hardening_options_together(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:
     args = [arg for option, _, _, typed, _ in HARDENING_OPTIONS for arg in (option, typed)]
-    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(
         **{field: value for _, _, field, _, value in HARDENING_OPTIONS}
@@ -477,6 +489,7 @@ def test_hardening_option_beats_environment_variable(
     result = invoke(
         ["--max-header-size", "4096", "--app-dir", str(tmp_path), f"{app_module}:app"],
         env={"TRIO_ASGI_MAX_HEADER_SIZE": "8192", "TRIO_ASGI_BODY_READ_TIMEOUT": "5"},
+        serve=fake_serve,
     )
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(max_header_size=4096, body_read_timeout=5.0)
@@ -521,9 +534,9 @@ def test_hardening_value_config_rejects_exits_2_with_configs_message(
         Config(**{field: value})
     assert field in str(info.value)
     if source == "option":
-        result = invoke([option, typed, "no_such_module_anywhere:app"])
+        result = invoke([option, typed, "no_such_module_anywhere:app"], serve=fake_serve)
     else:
-        result = invoke(["no_such_module_anywhere:app"], env={envvar: typed})
+        result = invoke(["no_such_module_anywhere:app"], env={envvar: typed}, serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     assert result.stdout == ""
     assert result.stderr.startswith("Usage: trio-asgi [OPTIONS] APP\n")
@@ -553,9 +566,9 @@ def test_hardening_value_of_the_wrong_type_exits_2(
     """click's own type check; its exact wording varies between click versions."""
     _, envvar = _field_of(option)
     if source == "option":
-        result = invoke([option, typed, "mod:app"])
+        result = invoke([option, typed, "mod:app"], serve=fake_serve)
     else:
-        result = invoke(["mod:app"], env={envvar: typed})
+        result = invoke(["mod:app"], env={envvar: typed}, serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     error_line = result.stderr.splitlines()[-1]
     assert error_line.startswith(f"Error: Invalid value for '{option}': ")
@@ -569,13 +582,14 @@ def test_option_beats_environment_variable(
     result = invoke(
         ["--port", "9001", "--app-dir", str(tmp_path), f"{app_module}:app"],
         env={"TRIO_ASGI_PORT": "9000"},
+        serve=fake_serve,
     )
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config.port == 9001
 
 
 def test_bad_environment_variable_exits_2(fake_serve: FakeServe) -> None:
-    result = invoke(["mod:app"], env={"TRIO_ASGI_PORT": "eighty"})
+    result = invoke(["mod:app"], env={"TRIO_ASGI_PORT": "eighty"}, serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     error_line = result.stderr.splitlines()[-1]
     assert error_line.startswith("Error: Invalid value for '--port': ")
@@ -584,7 +598,9 @@ def test_bad_environment_variable_exits_2(fake_serve: FakeServe) -> None:
 
 
 def test_factory_option(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:
-    result = invoke(["--factory", "--app-dir", str(tmp_path), f"{app_module}:make_app"])
+    result = invoke(
+        ["--factory", "--app-dir", str(tmp_path), f"{app_module}:make_app"], serve=fake_serve
+    )
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.calls[0][0] is sys.modules[app_module].made
 
@@ -592,7 +608,7 @@ def test_factory_option(fake_serve: FakeServe, app_module: str, tmp_path: Path) 
 def test_app_dir_goes_first_on_sys_path(
     fake_serve: FakeServe, app_module: str, tmp_path: Path
 ) -> None:
-    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_OK, result.output
     assert sys.path[0] == str(tmp_path)
 
@@ -618,7 +634,7 @@ def test_import_errors_exit_1_with_one_line(
     message: str,
 ) -> None:
     args = ["--app-dir", str(tmp_path), app.format(module=app_module)]
-    result = invoke(["--factory", *args] if factory else args)
+    result = invoke(["--factory", *args] if factory else args, serve=fake_serve)
     assert result.exit_code == EXIT_FAILURE
     assert result.stderr == f"Error: {message.format(module=app_module)}\n"
     assert result.stdout == ""
@@ -626,7 +642,7 @@ def test_import_errors_exit_1_with_one_line(
 
 
 def test_error_inside_the_users_module_is_not_hidden(fake_serve: FakeServe) -> None:
-    result = invoke(["--app-dir", str(APPS_DIR), "broken_import:app"])
+    result = invoke(["--app-dir", str(APPS_DIR), "broken_import:app"], serve=fake_serve)
     assert result.exit_code == EXIT_FAILURE
     assert isinstance(result.exception, ModuleNotFoundError)
     assert result.exception.name == "trio_asgi_test_dependency_that_is_not_installed"
@@ -639,7 +655,7 @@ async def _fail_startup(shutdown_trigger: Callable[[], Awaitable[Any]]) -> None:
 
 def test_lifespan_failure_exits_3(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:
     fake_serve.behaviour = _fail_startup
-    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_STARTUP_FAILURE
     assert result.stderr == "Error: application startup failed: database is unreachable\n"
 
@@ -657,7 +673,9 @@ def test_bind_failure_exits_1_naming_the_address(
         raise error
 
     fake_serve.behaviour = fail_to_bind
-    result = invoke(["--host", host, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(
+        ["--host", host, "--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve
+    )
     assert result.exit_code == EXIT_FAILURE
     assert result.stderr == f"Error: could not listen on {shown}: {error}\n"
 
@@ -678,7 +696,7 @@ def test_first_signal_triggers_graceful_shutdown_exit_0(
     fake_serve: FakeServe, app_module: str, tmp_path: Path
 ) -> None:
     fake_serve.behaviour = _signal_then_wait
-    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_OK
     assert result.stderr == ("INFO:     Shutting down gracefully (press CTRL+C again to force)\n")
 
@@ -687,7 +705,7 @@ def test_second_signal_forces_shutdown_exit_1(
     fake_serve: FakeServe, app_module: str, tmp_path: Path
 ) -> None:
     fake_serve.behaviour = _ignore_first_signal
-    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_FAILURE
     assert result.stderr == (
         "INFO:     Shutting down gracefully (press CTRL+C again to force)\n"
@@ -721,7 +739,9 @@ def test_logging_goes_to_stderr_at_the_chosen_level(
     fake_serve.behaviour = _log_some_lines
     logger = logging.getLogger("trio_asgi")
     before = (list(logger.handlers), logger.level, logger.propagate)
-    result = invoke(["--log-level", level, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(
+        ["--log-level", level, "--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve
+    )
     assert result.exit_code == EXIT_OK, result.output
     assert result.stderr.splitlines() == expected
     assert result.stdout == ""
@@ -734,7 +754,7 @@ def test_gc_freeze_runs_after_the_app_is_imported_and_before_serving(
 ) -> None:
     events: list[str] = []
     monkeypatch.setattr(
-        _cli.gc,
+        gc,
         "freeze",
         lambda: events.append("freeze" if app_module in sys.modules else "freeze-too-early"),
     )
@@ -743,7 +763,7 @@ def test_gc_freeze_runs_after_the_app_is_imported_and_before_serving(
         events.append("serve")
 
     fake_serve.behaviour = record_serving
-    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_OK, result.output
     assert events == ["freeze", "serve"]
 
@@ -767,7 +787,7 @@ def test_every_server_option_at_once_reaches_config(
         *("--max-header-size", "2048", "--max-request-body-size", "100"),
         *("--max-connections", "7", "--max-requests-per-connection", "8", "--backlog", "9"),
     ]
-    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"])
+    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
     assert result.exit_code == EXIT_OK, result.output
     assert fake_serve.config == Config(
         host="::1",
@@ -818,7 +838,12 @@ def test_server_options_are_exactly_the_config_fields_with_cli_help() -> None:
 
 
 def test_config_only_field_has_no_option(fake_serve: FakeServe) -> None:
-    result = invoke(["--body-buffer-size", "2048", "m:app"])
+    result = invoke(["--body-buffer-size", "2048", "m:app"], serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     assert "No such option '--body-buffer-size'" in result.output
     assert fake_serve.calls == []
+
+
+def test_without_a_runtime_the_command_serves_with_trio_asgi_serve() -> None:
+    """The seam the tests above use (click's context object) defaults to the real server."""
+    assert _cli.Runtime().serve is trio_asgi.serve
