@@ -1,4 +1,4 @@
-"""Tools for the HTTP/1.1 driver tests (tests/test_http11*.py), beside tests/helpers.py.
+"""Tools for the HTTP/1.1 driver tests (tests/driver/test_http11*.py), beside tests/helpers.py.
 
 - :func:`start_connection`: like ``helpers.open_connection``, but also takes the lifespan
   ``state`` and the stream pair factory (``lockstep_stream_pair`` for backpressure tests), and

@@ -3,10 +3,10 @@
 Keep-alive and pipelining, the scope the app sees, request bodies and backpressure, and
 ``Expect: 100-continue``. The rest of the driver's tests:
 
-- tests/test_http11_responses.py: response framing and headers;
-- tests/test_http11_errors.py: app exceptions and misuse of ``send()``;
-- tests/test_http11_disconnects.py: client disconnects, timeouts, ``begin_shutdown()``;
-- tests/test_http11_malformed.py: malformed requests and a fuzz test.
+- tests/driver/test_http11_responses.py: response framing and headers;
+- tests/driver/test_http11_errors.py: app exceptions and misuse of ``send()``;
+- tests/driver/test_http11_disconnects.py: client disconnects, timeouts, ``begin_shutdown()``;
+- tests/driver/test_http11_malformed.py: malformed requests and a fuzz test.
 
 Their shared tools are in tests/http11_tools.py.
 """

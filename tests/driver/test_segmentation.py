@@ -15,10 +15,10 @@ with extensions and trailers, pipelined sequences with stray empty lines between
 keep-alive and ``Connection: close``, HTTP/1.0), the same mutated (a bare CR, LF, NUL, SP or
 HTAB inserted, a byte deleted), hostile ones (obs-fold, duplicate framing headers, bad chunk
 sizes, heads within a few bytes of a 1 KiB ``max_header_size``, the smallest ``Config``
-allows), and every row of tests/test_malformed_table.py. Each generated input is tried in
+allows), and every row of tests/driver/test_malformed_table.py. Each generated input is tried in
 one write, split at hypothesis-chosen points (mostly right after an LF or before a CR, SP
 or HTAB), and one line per read. Short inputs are also tried at every single split point
-and one byte per read. Each parser is compared with itself (tests/test_chunked.py compares
+and one byte per read. Each parser is compared with itself (tests/proto/test_chunked.py compares
 the two parsers with each other).
 
 Left out of the generated inputs on purpose:

@@ -2,7 +2,7 @@
 
 :class:`~trio_asgi._h11.chunked.ChunkedDecoder` is fed bodies directly, and through both
 request parsers after a chunked head, whole, cut at every position and one byte at a time
-(:func:`tests.test_parsing.assert_parsers_agree`): the events, the status and the bytes
+(:func:`tests.proto.test_parsing.assert_parsers_agree`): the events, the status and the bytes
 left for the next request must be the same whichever parser runs and however the bytes
 arrive. A table holds the valid bodies and each malformed case the decoder refuses; a
 naive whole-input decoder written from the ABNF is the oracle for hypothesis-generated

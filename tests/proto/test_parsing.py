@@ -14,8 +14,8 @@ the comparisons between arrivals, join consecutive pieces. A hypothesis test the
 both parsers arbitrary sequences of request fragments.
 
 Chunked bodies are decoded by one :class:`~trio_asgi._h11.chunked.ChunkedDecoder` whichever
-parser parsed the head; tests/test_chunked.py holds their table and property tests. Last, a
-check that the suite's parametrisation (conftest.py) reaches the connection.
+parser parsed the head; tests/proto/test_chunked.py holds their table and property tests.
+That the suite's parametrisation reaches the connection is tests/driver/test_parser_fixture.py.
 """
 
 from __future__ import annotations
