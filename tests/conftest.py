@@ -1,44 +1,51 @@
-"""Fixtures shared by the test suite; the tools themselves live in tests/helpers.py.
+"""Fixtures shared by the three tiers of the suite; the tools themselves live beside this file.
 
-One HTTP suite, two request parsers: every test in a module that serves HTTP with the
-shared tools (``helpers``, ``http11_tools``, ``websocket_tools``) runs once with h11, the
-reference, and once with httptools, its id saying which (``[h11]``, ``[httptools]``). The
-autouse ``http_parser`` fixture sets ``helpers.HTTP_PARSER``, the ``Config.http`` those
-tools ask for unless a test passes ``http=`` itself. Modules of pure unit tests (scope
-builders, config, CLI, the response writer, the parsers compared directly) run once.
+The suite comes in three tiers, one folder each (docs/testing.md):
+
+- ``tests/proto/``: pure functions and the sans-IO parts (parsers, chunked decoder, scope
+  builders, response writer, ``Config``, the option and docs generators, the task table,
+  the layering rules, the importer, the command's option handling), no sockets;
+- ``tests/driver/``: one connection driver (``HTTP11Connection``, the WebSocket session)
+  over ``trio.testing`` memory streams, or a stream that fails on cue;
+- ``tests/integration/``: ``serve()`` on loopback with real clients, the command in a
+  subprocess, the examples, Starlette.
+
+The shared tools (``helpers.py``, ``http11_tools.py``, ``websocket_tools.py``, ``apps/``)
+stay here, in the ``tests`` package, so every tier imports them as ``..helpers``.
+
+One HTTP suite, two request parsers: a test that requests the :func:`http_parser` fixture
+runs once with h11, the reference, and once with httptools, its id saying which (``[h11]``,
+``[httptools]``). The fixture sets ``helpers.HTTP_PARSER``, the ``Config.http`` that the
+shared tools ask for unless a test passes ``http=`` itself. Who requests it is written down,
+not guessed from imports:
+
+- every test of the driver and integration tiers, through the autouse fixture
+  ``each_parser`` in ``tests/driver/conftest.py`` and ``tests/integration/conftest.py``;
+- a module of those tiers whose tests do not serve with the shared tools (the command run in
+  a subprocess, tests/integration/test_cli.py) overrides ``http_parser`` with a plain
+  fixture, so it runs once;
+- any other test by naming ``http_parser`` as an argument.
+
+The proto tier does not request it: its tests call the parsers directly (both of them, side
+by side, in tests/proto/test_parsing.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import ModuleType
 
 import pytest
 
 from . import helpers
 
+#: The request parsers every driver and integration test runs with (``Config.http`` values).
 HTTP_PARSERS = ("h11", "httptools")
-SHARED_TOOLS = frozenset({"tests.helpers", "tests.http11_tools", "tests.websocket_tools"})
 
 
-def uses_shared_tools(module: ModuleType) -> bool:
-    """Whether ``module`` imported anything from the shared HTTP tools."""
-    return any(
-        getattr(value, "__module__", None) in SHARED_TOOLS
-        or getattr(value, "__name__", None) in SHARED_TOOLS
-        for value in vars(module).values()
-    )
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "http_parser" in metafunc.fixturenames and uses_shared_tools(metafunc.module):
-        metafunc.parametrize("http_parser", HTTP_PARSERS, indirect=True)
-
-
-@pytest.fixture(autouse=True)
+@pytest.fixture(params=HTTP_PARSERS)
 def http_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The request parser this test runs with (``helpers.HTTP_PARSER``)."""
-    parser: str = getattr(request, "param", helpers.HTTP_PARSER)
+    """The request parser this test runs with; sets ``helpers.HTTP_PARSER`` to it."""
+    parser: str = request.param
     monkeypatch.setattr(helpers, "HTTP_PARSER", parser)
     return parser
 

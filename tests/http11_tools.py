@@ -1,4 +1,4 @@
-"""Tools for the HTTP/1.1 driver tests (tests/test_http11*.py), beside tests/helpers.py.
+"""Tools for the HTTP/1.1 driver tests (tests/driver/test_http11*.py), beside tests/helpers.py.
 
 - :func:`start_connection`: like ``helpers.open_connection``, but also takes the lifespan
   ``state`` and the stream pair factory (``lockstep_stream_pair`` for backpressure tests), and
@@ -8,6 +8,8 @@
 - :func:`error_records`: the ``trio_asgi.error`` records at ERROR or above.
 - :func:`finish`: close the client's end and wait for the connection to end.
 - :func:`deadlock_guard`: under ``autojump_clock``, turn a hang into a failure.
+- :class:`FailingStream` and :func:`failing_pair`: a server end that raises on cue, for
+  fault injection through the stream instead of patching the driver.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
+import trio.lowlevel
 import trio.testing
 
 from trio_asgi._connection import handle_connection, open_connection
@@ -100,6 +103,45 @@ async def finish(served: Served) -> None:
     """
     await served.client.aclose()
     await served.done.wait()
+
+
+class FailingStream(trio.abc.HalfCloseableStream):
+    """A stream that passes everything to ``inner`` except that each of its first
+    ``receive_some`` calls raises the next exception of ``failures`` instead (popped from
+    the front): a fault on cue where the driver reads, without touching the driver."""
+
+    def __init__(self, inner: trio.abc.HalfCloseableStream, failures: list[BaseException]):
+        self.inner = inner
+        self.failures = failures
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self.failures:
+            await trio.lowlevel.checkpoint()
+            raise self.failures.pop(0)
+        return await self.inner.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def failing_pair(*failures: BaseException) -> StreamPair:
+    """A ``pair`` for :func:`start_connection`: memory streams whose server end's first
+    reads raise ``failures``, one per read, in order."""
+
+    def pair() -> tuple[trio.abc.HalfCloseableStream, trio.abc.HalfCloseableStream]:
+        client, server = trio.testing.memory_stream_pair()
+        return client, FailingStream(server, list(failures))
+
+    return pair
 
 
 def raw_request(

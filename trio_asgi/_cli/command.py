@@ -15,6 +15,10 @@ Rules of this module:
 * Only this module configures logging (a stderr handler on the ``trio_asgi`` logger, for the
   duration of the command), puts ``--app-dir`` on ``sys.path``, imports the app and chooses
   exit statuses. Library errors are turned into one-line messages here, never tracebacks.
+* What the command serves with is a seam, not a module global: click's context object, when
+  it is a :class:`Runtime` (``CliRunner().invoke(cli, args, obj=Runtime(serve=fake))``), says
+  which ``serve`` to call; without one the command calls :func:`~trio_asgi.serve`. Tests run
+  the whole command this way without sockets; nothing else sets it.
 
 Exit statuses::
 
@@ -43,10 +47,20 @@ import logging
 import platform
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from types import UnionType
-from typing import Any, Final, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    Final,
+    Literal,
+    Protocol,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 import click
 import trio
@@ -60,7 +74,7 @@ from .._serve import serve
 from .._types import ASGIApp
 from .._version import __version__
 
-__all__ = ["main"]
+__all__ = ["Runtime", "ServeFunction", "main"]
 
 #: Exit status when the app's lifespan startup fails (uvicorn's ``STARTUP_FAILURE``).
 EXIT_STARTUP_FAILURE: Final = 3
@@ -75,6 +89,32 @@ _SERVER_LOGGERS: Final = ("trio_asgi", "trio.serve_listeners")
 logger = logging.getLogger("trio_asgi.error")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class ServeFunction(Protocol):
+    """What the command calls to serve: :func:`trio_asgi.serve`'s signature, as the command
+    uses it."""
+
+    def __call__(
+        self, app: ASGIApp, config: Config, *, shutdown_trigger: Callable[[], Awaitable[Any]]
+    ) -> Awaitable[None]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """What the command runs once its options are parsed and the app imported.
+
+    Pass one as click's context object to replace a part (``CliRunner().invoke(cli, args,
+    obj=Runtime(serve=fake))``); without one, the command uses the defaults.
+
+    Attributes:
+        serve: called as ``serve(app, config, shutdown_trigger=...)`` inside ``trio.run``;
+            default :func:`trio_asgi.serve`. It must raise as ``serve`` does
+            (:class:`~trio_asgi.LifespanFailure`, :class:`~trio_asgi.LifespanShutdownFailure`,
+            :class:`OSError`) for the command to choose the same exit statuses.
+    """
+
+    serve: ServeFunction = serve
 
 
 def _click_type(hint: object) -> Any:
@@ -176,6 +216,7 @@ def cli(
         config = Config(**settings)
     except ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from exc
+    runtime = ctx.find_object(Runtime) or Runtime()
 
     with _log_to_stderr(log_level):
         sys.path.insert(0, app_dir)
@@ -189,7 +230,7 @@ def cli(
         # every few thousand requests and show as tail latency (docs/performance.md).
         gc.freeze()
         try:
-            graceful = trio.run(_serve_until_signalled, asgi_app, config)
+            graceful = trio.run(_serve_until_signalled, runtime.serve, asgi_app, config)
         except LifespanFailure as exc:
             raise _StartupFailure(f"application startup failed: {exc.message}") from exc
         except LifespanShutdownFailure as exc:
@@ -207,7 +248,7 @@ def main() -> None:
     cli()
 
 
-async def _serve_until_signalled(app: ASGIApp, config: Config) -> bool:
+async def _serve_until_signalled(serve: ServeFunction, app: ASGIApp, config: Config) -> bool:
     """Serve until SIGINT or SIGTERM, then shut down; True if gracefully, False if forced.
 
     Error handling:
