@@ -10,7 +10,7 @@ the field's
 ``--help`` text and its row in docs/configuration.md. That is the one source of both views:
 ``_cli.py`` builds its server options from it in one loop, and ``_config_docs.py`` renders the
 option table (``python -m trio_asgi._config_docs`` rewrites the doc;
-tests/test_docs_generated.py fails when it is stale). The attribute docs below stay by hand.
+tests/proto/test_docs_generated.py fails when it is stale). The attribute docs below stay by hand.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each row comes from one :class:`~trio_asgi.Config` field and its :class:`~trio_asgi._option.Option`:
 the option and environment variable are named from the field as the ``trio-asgi`` command
-names them (tests/test_docs_generated.py checks the two agree), the type and default from its
+names them (tests/proto/test_docs_generated.py checks the two agree), the type and default from its
 annotation and default unless the metadata says more. The doc holds the table between
 :data:`BEGIN` and :data:`END`; regenerate it from the repository's root with::
 
