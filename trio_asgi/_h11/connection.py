@@ -63,7 +63,9 @@ from .._http.scope import http_scope
 from .._logging import error_logger, format_address, log_access
 from .._types import Address
 from .._ws.frames import reject_handshake
+from .._ws.protocol import WebSocketProtocol
 from .._ws.session import WebSocketSession
+from .._ws.settings import WebSocketSettings
 from .parsing import (
     CONNECTION_CLOSED,
     END_OF_MESSAGE,
@@ -554,8 +556,10 @@ class HTTP11Connection:
         self.context.spawn_app(self.nursery, self._run_app, cycle, name=tasks.APP.name)
 
     def _start_websocket(self, request: RequestHead) -> None:
+        context = self.context
+        settings = WebSocketSettings.from_config(self.config)
         try:
-            session = WebSocketSession(self, request)
+            channel = WebSocketProtocol(self, request, settings, client=self.client)
         except WebSocketHandshakeError as exc:
             error_logger.debug(
                 "Invalid WebSocket handshake from %s: %s", format_address(self.client), exc
@@ -563,6 +567,18 @@ class HTTP11Connection:
             self._closing = True
             self._rejection = reject_handshake(exc)
             return
+        session = WebSocketSession(
+            channel,
+            request,
+            settings=settings,
+            app=context.app,
+            state=context.state,
+            client=self.client,
+            server=self.server,
+            started_at=self.request_started_at,
+            tasks=self.nursery,
+            shutting_down=lambda: context.shutting_down,
+        )
         self.websocket = session
         self._read_scope.deadline = math.inf  # the session sets its own (the close handshake)
         self.context.spawn_app(self.nursery, session.run_app, name=tasks.WEBSOCKET_APP.name)
