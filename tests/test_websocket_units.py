@@ -146,24 +146,24 @@ def test_a_handshake_on_http_1_0_is_a_400() -> None:
     assert caught.value.event_hint.status_code == 400
 
 
+#: Each WebSocketSettings field, the Config field it comes from, and a value that is no
+#: other field's (nor a default), so a field read from the wrong place is caught.
+SETTINGS = [
+    ("max_size", "ws_max_size", 1234),
+    ("max_queue", "ws_max_queue", 7),
+    ("ping_interval", "ws_ping_interval", 3.5),
+    ("ping_timeout", "ws_ping_timeout", 1.25),
+    ("per_message_deflate", "ws_per_message_deflate", False),
+    ("disconnect_timeout", "disconnect_timeout", 9.0),
+    ("access_log", "access_log", False),
+    ("root_path", "root_path", "/api"),
+]
+
+
 def test_the_settings_are_the_configs_fields() -> None:
-    config = Config(
-        ws_max_size=1234,
-        ws_max_queue=7,
-        ws_ping_interval=3.5,
-        ws_ping_timeout=1.25,
-        ws_per_message_deflate=False,
-        disconnect_timeout=9.0,
-        access_log=False,
-        root_path="/api",
-    )
-    assert WebSocketSettings.from_config(config) == WebSocketSettings(
-        max_size=1234,
-        max_queue=7,
-        ping_interval=3.5,
-        ping_timeout=1.25,
-        per_message_deflate=False,
-        disconnect_timeout=9.0,
-        access_log=False,
-        root_path="/api",
-    )
+    config = Config(**{field: value for _, field, value in SETTINGS})  # type: ignore[arg-type]
+    settings = WebSocketSettings.from_config(config)
+    assert {name: getattr(settings, name) for name, _, _ in SETTINGS} == {
+        name: value for name, _, value in SETTINGS
+    }
+    assert len(SETTINGS) == len(WebSocketSettings.__slots__)  # every field is checked
