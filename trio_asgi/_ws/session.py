@@ -11,11 +11,14 @@ nursery::
     │   (WebSocketProtocol.read_frames)    same task, socket bytes -> wsproto -> websocket.receive
     ├── app task (WebSocketSession.run_app)   app(scope, receive, send), in its cancel scope
     ├── ping task                          after accept, when ws_ping_interval > 0, inside the
-    │   (WebSocketProtocol.keepalive)      protocol's ping scope (ended with the reader)
+    │   (WebSocketProtocol.keepalive)      protocol's ping scope (ended by the reader's end or
+    │                                      the disconnect)
     └── closing task                       graceful shutdown of an open WebSocket: close 1012
         (WebSocketSession._close_for_shutdown)
 
-Who does what in ``_ws/`` (each talks only downwards, through the interface named)::
+Who does what in ``_ws/``: each part calls down through the interface named; the one call
+up is the wire side telling the session, through ``ChannelListener``, that sending has ended
+or the disconnect is known::
 
     session.py     WebSocketSession: phases, receive/send, the app call, close codes (ASGI)
       │  MessageChannel (declared here)         ▲ ChannelListener: closed(), disconnected()
@@ -24,7 +27,8 @@ Who does what in ``_ws/`` (each talks only downwards, through the interface name
       ├── inbound.py    InboundMessages: data frames -> queued messages, within limits
       ├── handshake.py  UpgradeHandshake: the HTTP/1.1 handshake's checks and answers
       ├── deflate.py    BudgetedPerMessageDeflate: permessage-deflate within ws_max_size
-      └── frames.py     messages -> frames, close codes, the malformed-handshake answer
+      └── frames.py     messages -> frames, close codes (the session's too), the
+                        malformed-handshake answer
       │  UpgradedConnection (declared in protocol.py)
       ▼
     the HTTP/1.1 connection: bytes, backpressure, the read deadline, default headers, close
