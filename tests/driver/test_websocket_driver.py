@@ -625,6 +625,38 @@ async def test_app_returning_without_close_closes_1000(
     assert error_records(caplog) == []
 
 
+@pytest.mark.parametrize("ending", ["close frame", "dropped"])
+async def test_app_ignoring_the_disconnect_is_cancelled_after_disconnect_timeout(
+    nursery: trio.Nursery,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+    ending: str,
+) -> None:
+    deadlock_guard(nursery)
+    cancelled_at: list[float] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        try:
+            await trio.sleep_forever()  # never receives: never hears of the disconnect
+        finally:
+            cancelled_at.append(trio.current_time())
+
+    served, client = await open_ws(nursery, app, disconnect_timeout=7.5)
+    await trio.testing.wait_all_tasks_blocked()
+    ended_at = trio.current_time()
+    if ending == "close frame":
+        await client.send(CloseConnection(code=1000))
+        await client.expect_close(reply=False)
+    else:
+        await client.stream.aclose()
+    await served.done.wait()
+    [cancelled] = cancelled_at
+    assert cancelled - ended_at == pytest.approx(7.5)
+    assert error_records(caplog) == []
+
+
 # -- keepalive pings (virtual time) ------------------------------------------------------
 
 

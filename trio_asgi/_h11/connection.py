@@ -43,7 +43,6 @@ import trio
 from wsproto.utilities import RemoteProtocolError as WebSocketHandshakeError
 
 from .. import _tasks as tasks
-from .._config import Config
 from .._context import ServerContext
 from .._errors import ClientDisconnected, InvalidMessage
 from .._http.exchange import RequestCycle
@@ -52,6 +51,7 @@ from .._logging import error_logger, format_address
 from .._net.transport import Transport
 from .._types import ConnectionInfo
 from .._ws.frames import reject_handshake
+from .._ws.protocol import WebSocketProtocol
 from .._ws.session import WebSocketSession
 from .parsing import CONNECTION_CLOSED, END_OF_MESSAGE, NEED_DATA, PAUSED, ParseError, RequestHead
 from .policy import (
@@ -191,11 +191,6 @@ class HTTP11Connection:
     def stop_keep_alive(self) -> None:
         """Serve no request after the current one (its response says ``close``)."""
         self._closing = True
-
-    @property
-    def config(self) -> Config:
-        """The whole configuration: only the WebSocket session still reads it (interim)."""
-        return self.settings.config
 
     @property
     def closing(self) -> bool:
@@ -345,15 +340,6 @@ class HTTP11Connection:
             self._reader_wakeup.set()
             self._reader_wakeup = None
 
-    async def receive_some(self) -> bytes:
-        """The next bytes from the client (for the WebSocket reader, after the upgrade)."""
-        return await self.transport.receive_some()
-
-    async def write(self, data: bytes, *, final: bool = False) -> None:
-        """Hand ``data`` to the transport (see :meth:`Transport.write
-        <trio_asgi._net.transport.Transport.write>`). Raises ClientDisconnected."""
-        await self.transport.write(data, final=final)
-
     def set_read_deadline(self, deadline: float) -> None:
         """Bound the reader: it stops at ``deadline`` (trio time) unless that is later."""
         self._read_scope.deadline = min(self._read_scope.deadline, deadline)
@@ -443,7 +429,7 @@ class HTTP11Connection:
             self._refuse((refusal[0], [], None), "Refused request", refusal[1])
             return
         self.request_started_at = time.perf_counter()
-        if settings.websocket and is_websocket_upgrade(request.method, request.headers):
+        if settings.websocket is not None and is_websocket_upgrade(request.method, request.headers):
             self._start_websocket(request)
             return
         scope = http_scope(
@@ -464,11 +450,26 @@ class HTTP11Connection:
         self.context.spawn_app(self.nursery, cycle.run_app, self.context.app, name=tasks.APP.name)
 
     def _start_websocket(self, request: RequestHead) -> None:
+        context = self.context
+        settings = self.settings.websocket
+        assert settings is not None  # checked by _start_cycle
         try:
-            session = WebSocketSession(self, request)  # type: ignore[arg-type]  # interim
+            channel = WebSocketProtocol(self, request, settings, client=self.client)
         except WebSocketHandshakeError as exc:
             self._refuse(reject_handshake(exc), "Invalid WebSocket handshake", exc)
             return
+        session = WebSocketSession(
+            channel,
+            request,
+            settings=settings,
+            app=context.app,
+            state=context.state,
+            client=self.client,
+            server=self.server,
+            started_at=self.request_started_at,
+            tasks=self.nursery,
+            shutting_down=lambda: context.shutting_down,
+        )
         self.websocket = session
         self._phase = ReadPhase.UPGRADED
         self._read_scope.deadline = math.inf  # the session sets its own (the close handshake)
@@ -632,7 +633,3 @@ class HTTP11Connection:
         self._phase = _CLOSED
         self._read_scope.cancel()
         await self.transport.aclose()
-
-    async def close_stream(self) -> None:
-        """The same as :meth:`close` (the name the WebSocket session uses)."""
-        await self.close()

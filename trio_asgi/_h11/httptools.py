@@ -32,8 +32,8 @@ indistinguishable from it through the interface, only faster. The rules it keeps
   line or a trailer section past it is a 431 however it arrives (the decoder's rule).
 
 What still differs from h11: nothing the interface shows, as far as the differential tests
-(tests/proto/test_parsing.py, tests/proto/test_chunked.py) reach. Inside a chunked body the two cannot
-differ (one decoder); everywhere else llhttp only ever accepts a head that h11 accepts
+(tests/proto/test_parsing.py, tests/proto/test_chunked.py) reach. Inside a chunked body the
+two cannot differ (one decoder); everywhere else llhttp only ever accepts a head that h11 accepts
 too, or hands it to h11.
 """
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .._config import Config, HTTPMode
 from .._http.exchange import ExchangeSettings
+from .._ws.settings import WebSocketSettings
 from .httptools import HAVE_HTTPTOOLS, HttptoolsParser
 from .parsing import H11Parser, RequestParser
 from .response import ServerHeaders
@@ -46,7 +47,8 @@ class HTTP11Settings:
         body_buffer_size: bytes of request body (or pipelined requests) read ahead.
         max_header_size: bytes a request head may have (then 431).
         max_requests_per_connection: requests served before ``Connection: close``, or None.
-        websocket: whether an ``Upgrade: websocket`` request is served (``Config.ws``).
+        websocket: what a WebSocket session reads, or None if ``Upgrade: websocket`` requests
+            are served as plain HTTP (``Config.ws="none"``).
         root_path: ``scope["root_path"]``.
         server_headers: the ``Date`` and ``Server`` headers added to responses that lack
             them (as configured), for every connection of the server.
@@ -59,10 +61,9 @@ class HTTP11Settings:
     body_buffer_size: int
     max_header_size: int
     max_requests_per_connection: int | None
-    websocket: bool
+    websocket: WebSocketSettings | None
     root_path: str
     server_headers: ServerHeaders
-    config: Config  # interim: the WebSocket session still reads the whole Config
 
     @classmethod
     def from_config(cls, config: Config) -> HTTP11Settings:
@@ -74,8 +75,7 @@ class HTTP11Settings:
             body_buffer_size=config.body_buffer_size,
             max_header_size=config.max_header_size,
             max_requests_per_connection=config.max_requests_per_connection,
-            websocket=config.ws == "auto",
+            websocket=WebSocketSettings.from_config(config) if config.ws == "auto" else None,
             root_path=config.root_path,
             server_headers=ServerHeaders(date=config.date_header, server=config.server_header),
-            config=config,
         )

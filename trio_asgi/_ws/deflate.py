@@ -21,7 +21,7 @@ Rules this module keeps:
 - CPU: one call inflates at most ``MAX_DEFLATE_RATIO`` bytes per input byte (deflate's
   ceiling, RFC 1951), so a caller that hands wsproto at most N compressed bytes at a time
   bounds the work between two of its checkpoints by ~1032 x N bytes of output. The
-  session (``_websocket.py``) does that; this module is sans-IO and never yields itself.
+  wire side (``protocol.py``) does that; this module is sans-IO and never yields itself.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Sans-IO pieces of the WebSocket session: ASGI ``websocket.send``/``close`` messages to
-wsproto events or frame bytes, and the HTTP answer to a malformed handshake.
+wsproto events or frame bytes, the HTTP answer to a malformed handshake, and the close codes
+the server uses (RFC 6455 section 7.4.1; who sends which is in ``session.py``'s docstring).
 
 :func:`data_frame` builds a data frame itself (RFC 6455 section 5.2) when no extension is in
 use, byte for byte what wsproto writes (docs/performance.md: cheaper than through wsproto).
@@ -17,9 +18,23 @@ from wsproto.utilities import RemoteProtocolError
 from .._errors import InvalidMessage
 from .._types import Message
 
-__all__ = ["CLOSE_NORMAL", "close_args", "data_event", "data_frame", "reject_handshake"]
+__all__ = [
+    "CLOSE_ABNORMAL",
+    "CLOSE_INTERNAL_ERROR",
+    "CLOSE_NORMAL",
+    "CLOSE_SERVICE_RESTART",
+    "CLOSE_TOO_BIG",
+    "close_args",
+    "data_event",
+    "data_frame",
+    "reject_handshake",
+]
 
 CLOSE_NORMAL: Final = 1000
+CLOSE_ABNORMAL: Final = 1006  # never sent: reported when the TCP connection just dropped
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_INTERNAL_ERROR: Final = 1011
+CLOSE_SERVICE_RESTART: Final = 1012
 
 
 def reject_handshake(exc: RemoteProtocolError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
