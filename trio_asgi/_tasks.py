@@ -107,7 +107,7 @@ WEBSOCKET_KEEPALIVE: Final = _task(
     "keepalive",
     "trio-asgi websocket keepalive",
     "after accept, when ws_ping_interval > 0: pings, in the ping scope",
-    "WebSocketSession.keepalive",
+    "WebSocketProtocol.keepalive",
     "connection",
 )
 CLOSING: Final = _task(

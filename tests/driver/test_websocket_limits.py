@@ -376,3 +376,33 @@ async def test_a_ping_after_our_close_frame_gets_no_pong(nursery: trio.Nursery) 
     await client.stream.send_all(frame(PING, b"late") + frame(CLOSE, (1000).to_bytes(2, "big")))
     assert await read_until_eof(client.stream) == b""  # no pong, and no error logged
     await served.done.wait()
+
+
+async def test_after_our_1009_close_the_app_cannot_send_another_frame(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # RFC 6455 section 5.5.1: no data frame after a close frame. Once the server refused a
+    # message with 1009, send() raises (ASGI: an OSError on a closed connection) and
+    # writes nothing.
+    outcome: list[object] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        try:
+            await send({"type": "websocket.send", "text": "too late"})
+        except OSError as exc:
+            outcome.append(exc)
+        else:
+            outcome.append("sent")
+
+    served, client = await open_ws(nursery, app, ws_max_size=100)
+    await client.send(BytesMessage(data=b"x" * 101))
+    close = await client.expect_close(reply=False)
+    assert close.code == 1009
+    assert await read_until_eof(served.client) == b""  # nothing after our close frame
+    await served.done.wait()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], OSError)

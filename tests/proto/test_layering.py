@@ -2,7 +2,8 @@
 
 - No import cycles between trio-asgi's modules, ``TYPE_CHECKING`` imports included: a part
   that needs another's shape declares a ``typing.Protocol`` instead
-  (``_context.Connection``, ``_ws.session.UpgradedConnection``, ``_http.exchange.CycleOwner``).
+  (``_context.Connection``, ``_http.exchange.CycleOwner``, ``_ws.protocol.UpgradedConnection``,
+  ``_ws.session.MessageChannel``, ``_ws.protocol.ChannelListener``).
 - Imports point down the layers (``LAYERS``): sockets and bytes (``_net``) know nothing of
   HTTP; what every HTTP version shares (``_http``) knows nothing of HTTP/1.1 or WebSocket;
   the protocols (``_ws``, ``_h11``) know nothing of the connection seam that picks them; the
@@ -64,9 +65,13 @@ SANS_IO = frozenset(
         "_h11.policy",
         "_h11.response",
         "_http.messages",
+        "_http.request",
         "_http.scope",
         "_ws.deflate",
         "_ws.frames",
+        "_ws.handshake",
+        "_ws.inbound",
+        "_ws.settings",
     }
 )
 
