@@ -12,7 +12,8 @@ For every tree and parser it runs this file's driver twice under callgrind, serv
 and reports ``(instructions(HIGH) - instructions(LOW)) / (HIGH - LOW)``: the start-up
 (interpreter, imports, the first requests' warm-up) cancels out. Each driver runs with the
 tree as its working directory and first on ``PYTHONPATH``, so it imports that tree's
-``trio_asgi``; ``PYTHONHASHSEED=0`` makes the runs repeatable to within a few instructions.
+``trio_asgi``; ``PYTHONHASHSEED=0`` and a fixed seed for Trio's scheduler (which shuffles
+each batch of runnable tasks) make the runs repeatable.
 
 Drivers (``--driver``):
 
@@ -80,7 +81,7 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
-def connection_runner(app: Any, http: str) -> tuple[str, Callable[[Any], Awaitable[None]]]:
+def connection_runner(app: Any, http: Any) -> tuple[str, Callable[[Any], Awaitable[None]]]:
     """The imported ``trio_asgi``'s layout and ``run(stream)``: serve HTTP/1.1 on ``stream``
     until it closes, the way the tree's accept loop does for a socket.
 
@@ -140,7 +141,7 @@ async def request_loop(stream: Any, count: int) -> None:
                 raise ConnectionError(f"not a 200: {got[:200]!r}")
 
 
-async def drive_memory(count: int, http: str) -> None:
+async def drive_memory(count: int, http: Any) -> None:
     import trio
     import trio.testing
 
@@ -152,7 +153,7 @@ async def drive_memory(count: int, http: str) -> None:
         await client.aclose()
 
 
-async def drive_socket(count: int, http: str) -> None:
+async def drive_socket(count: int, http: Any) -> None:
     import trio
 
     from trio_asgi import Config, serve
@@ -169,7 +170,13 @@ async def drive_socket(count: int, http: str) -> None:
 
 def serve_requests(count: int, http: str, driver: str) -> None:
     import trio
+    from trio._core import _run
 
+    # Trio shuffles or reverses each batch of runnable tasks with its own Random, seeded from
+    # the OS (0.2% of a count's variation between runs): the same seed, the same schedule.
+    random_source = getattr(_run, "_r", None)
+    if random_source is not None:
+        random_source.seed(0)
     trio.run(drive_memory if driver == "memory" else drive_socket, count, http)
 
 
@@ -259,7 +266,9 @@ def measure(
     low, high = counts
     runs = [(src, http, n) for src in trees for http in parsers for n in (low, high)]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        totals = list(pool.map(lambda run: count_instructions(*run, driver), runs))
+        totals = list(
+            pool.map(lambda run: count_instructions(run[0], run[1], run[2], driver), runs)
+        )
     results = []
     for index, (src, http) in enumerate((src, http) for src in trees for http in parsers):
         at_low, at_high = totals[2 * index], totals[2 * index + 1]
