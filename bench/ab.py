@@ -206,11 +206,12 @@ def spread(values: list[float]) -> str:
 
 
 def paired(a: list[float], b: list[float]) -> str:
-    """The range of B/A over the rounds that have both turns."""
+    """The median and range of B/A over the rounds that have both turns: a round's two turns
+    are seconds apart, so their ratio drifts less than the medians do."""
     ratios = [y / x for x, y in zip(a, b, strict=False) if x]
     if len(ratios) < 2:
         return "-"
-    return f"{min(ratios):.3f}-{max(ratios):.3f}"
+    return f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f})"
 
 
 def row(title: str, a: list[float], b: list[float], unit: str, higher_is_better: bool) -> str:
@@ -247,8 +248,8 @@ def render(args: argparse.Namespace, trees: dict[str, Path], results: Results) -
         f"scenario (A B A B ...), {args.rss_rounds} RSS rounds of "
         f"{args.rss_connections:,} connections; load average at the end {load}.",
         "",
-        "| scenario | A (median) | B (median) | B/A | spread A / B | B/A per round | "
-        "turns | within bound |",
+        "| scenario | A (median) | B (median) | B/A | spread A / B | "
+        "B/A per round: median (range) | turns | within bound |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for case in CASES:
