@@ -13,7 +13,7 @@ and reports ``(instructions(HIGH) - instructions(LOW)) / (HIGH - LOW)``: the sta
 (interpreter, imports, the first requests' warm-up) cancels out. Each driver runs with the
 tree as its working directory and first on ``PYTHONPATH``, so it imports that tree's
 ``trio_asgi``; ``PYTHONHASHSEED=0`` and a fixed seed for Trio's scheduler (which shuffles
-each batch of runnable tasks) make the runs repeatable.
+each batch of runnable tasks) keep two runs of one tree within about 0.05%.
 
 Drivers (``--driver``):
 
@@ -173,7 +173,7 @@ def serve_requests(count: int, http: str, driver: str) -> None:
     from trio._core import _run
 
     # Trio shuffles or reverses each batch of runnable tasks with its own Random, seeded from
-    # the OS (0.2% of a count's variation between runs): the same seed, the same schedule.
+    # the OS (0.2% of variation between runs, 0.05% left with the seed): the same schedule.
     random_source = getattr(_run, "_r", None)
     if random_source is not None:
         random_source.seed(0)
