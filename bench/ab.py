@@ -240,13 +240,14 @@ TITLES: Final = {
 
 def render(args: argparse.Namespace, trees: dict[str, Path], results: Results) -> str:
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    rss = f", {args.rss_rounds} RSS rounds of {args.rss_connections:,} connections"
+    rss = rss if results.rss else ""
     lines = [
         f"A = `{trees['A']}` ({instructions.commit_of(trees['A'])}), "
         f"B = `{trees['B']}` ({instructions.commit_of(trees['B'])}); "
         f"`python bench/ab.py {' '.join(args.argv)}` on {time.strftime('%Y-%m-%d')}; "
         f"{shared.machine()}; {args.rounds} rounds of {args.duration:g} s per side and "
-        f"scenario (A B A B ...), {args.rss_rounds} RSS rounds of "
-        f"{args.rss_connections:,} connections; load average at the end {load}.",
+        f"scenario (A B A B ...){rss}; load average at the end {load}.",
         "",
         "| scenario | A (median) | B (median) | B/A | spread A / B | "
         "B/A per round: median (range) | turns | within bound |",
