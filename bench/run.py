@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -66,6 +66,29 @@ POST_BODY_SIZE: Final = 16 * 1024  # 16 KiB
 # ---------------------------------------------------------------------------------------------
 
 
+def trio_asgi_command(port: int) -> list[str]:
+    """trio-asgi's command line without ``--http`` and the app: no access log, long keep-alive.
+
+    ``python -m trio_asgi`` imports the ``trio_asgi`` found first on ``sys.path``, which starts
+    with the working directory: run it with ``cwd`` = the source tree to serve (see
+    :func:`start_server`).
+    """
+    return [
+        sys.executable,
+        "-m",
+        "trio_asgi",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--keep-alive-timeout",
+        KEEP_ALIVE,
+        "--app-dir",
+        str(BENCH_DIR),
+    ]
+
+
 def server_commands(port: int) -> dict[str, list[str]]:
     """Each server's command line: one worker, no access log, a long keep-alive timeout."""
     python = sys.executable
@@ -87,20 +110,7 @@ def server_commands(port: int) -> dict[str, list[str]]:
         "--app-dir",
         str(BENCH_DIR),
     ]
-    trio_asgi = [
-        python,
-        "-m",
-        "trio_asgi",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--keep-alive-timeout",
-        KEEP_ALIVE,
-        "--app-dir",
-        str(BENCH_DIR),
-    ]
+    trio_asgi = trio_asgi_command(port)
     return {
         "trio-asgi": [*trio_asgi, "--http", "h11", APP],
         "trio-asgi-httptools": [*trio_asgi, "--http", "httptools", APP],
@@ -162,25 +172,37 @@ class Server:
         return " | ".join(text[-lines:])
 
 
-def start_server(name: str, logs: Path) -> tuple[Server | None, str]:
-    """Start ``name`` pinned to the server core; wait until it answers. (None, why) if not."""
+def start_server(
+    name: str,
+    logs: Path,
+    command: Callable[[int], list[str]] | None = None,
+    src: Path = REPO_ROOT,
+) -> tuple[Server | None, str]:
+    """Start ``name`` pinned to the server core; wait until it answers. (None, why) if not.
+
+    ``command(port)`` gives its command line (default: ``name``'s in :func:`server_commands`);
+    it runs with ``src`` as its working directory and first on ``PYTHONPATH`` (after
+    ``bench/``), so ``python -m trio_asgi`` serves the ``trio_asgi`` of the ``src`` tree.
+    Its output goes to ``logs/NAME.log``.
+    """
     port = free_port()
-    command = ["taskset", "-c", SERVER_CORE, *server_commands(port)[name]]
+    line = command(port) if command else server_commands(port)[name]
+    command_line = ["taskset", "-c", SERVER_CORE, *line]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(BENCH_DIR), str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+            filter(None, [str(BENCH_DIR), str(src), os.environ.get("PYTHONPATH")])
         ),
     }
     log = logs / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command,
+            command_line,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=BENCH_DIR,
+            cwd=src,
         )
     server = Server(name, port, process, log)
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -443,15 +465,21 @@ def servers_running(names: list[str], logs: Path, results: Results) -> Iterator[
             server.stop()
 
 
-def run(args: argparse.Namespace, results: Results, logs: Path) -> None:
-    deadline = time.monotonic() + args.timeout
-    scenarios = [s for s in SCENARIOS if s.key in args.scenarios]
-    lua = logs / "post.lua"
+def write_post_lua(directory: Path) -> Path:
+    """Write wrk's script for the POST scenarios (a 16 KiB body) into ``directory``."""
+    lua = directory / "post.lua"
     lua.write_text(
         'wrk.method = "POST"\n'
         f'wrk.body = string.rep("x", {POST_BODY_SIZE})\n'
         'wrk.headers["Content-Type"] = "application/octet-stream"\n'
     )
+    return lua
+
+
+def run(args: argparse.Namespace, results: Results, logs: Path) -> None:
+    deadline = time.monotonic() + args.timeout
+    scenarios = [s for s in SCENARIOS if s.key in args.scenarios]
+    lua = write_post_lua(logs)
     with servers_running(args.servers, logs, results) as running:
         ws_ok = {server.name: supports_ws(server) for server in running}
         for scenario in scenarios:
