@@ -21,7 +21,8 @@ from typing import Final
 import trio
 
 from ._context import ServerContext
-from ._h11.connection import LINGER_TIMEOUT, HTTP11Connection
+from ._h11.connection import HTTP11Connection
+from ._h11.reader import LINGER_TIMEOUT
 from ._h11.settings import HTTP11Settings
 from ._logging import error_logger, format_address
 from ._net.transport import open_transport

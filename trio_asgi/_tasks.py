@@ -86,7 +86,7 @@ READER: Final = _task(
     "reader",
     "trio-asgi reader",
     "in the read cancel scope: bytes -> parser -> request events; after an upgrade, frames",
-    "HTTP11Connection._read_loop",
+    "HTTP11Reader._read_loop",
     "connection",
 )
 APP: Final = _task(

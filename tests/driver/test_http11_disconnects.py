@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from trio_asgi import ClientDisconnected
-from trio_asgi._h11.connection import LINGER_TIMEOUT
+from trio_asgi._h11.reader import LINGER_TIMEOUT
 
 from ..helpers import H11Client, hello_app, read_until_eof
 from ..http11_tools import (

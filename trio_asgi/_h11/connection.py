@@ -1,4 +1,4 @@
-"""HTTP/1.1 on one connection: the reader task, keep-alive, pipelining, the lingering close.
+"""HTTP/1.1 on one connection: requests, responses, keep-alive and pipelining.
 
 ``_connection.handle_connection`` opens the connection nursery and calls
 :meth:`HTTP11Connection.start_reader` in it; everything below runs in that nursery::
@@ -6,7 +6,7 @@
     connection nursery (handle_connection)
     ├── reader task (_read_loop)      "trio-asgi reader": transport bytes -> parser -> request
     │                                 events, inside the read cancel scope, whose deadline
-    │                                 the read phase (ReadPhase) decides
+    │                                 the read phase decides (reader.py, HTTP11Reader)
     ├── app task (RequestCycle.run_app) "trio-asgi app": app(scope, receive, send) for one
     │                                 request, inside that request's cancel scope
     └── closing task                  "trio-asgi closing": short-lived, only when the FIN cannot
@@ -18,8 +18,9 @@ How the parts divide the work:
 - The parser (``parsing.py``: h11, or httptools) owns the request side of the protocol;
   ``response.py`` frames responses; ``policy.py`` refuses what the parsers accept but a
   server must not; ``_http/exchange.py`` keeps one request's ASGI rules; the transport
-  (``_net/transport.py``) moves the bytes. This module connects them and keeps the
-  connection's state: its :class:`ReadPhase`, and whether it stays open (``_closing``).
+  (``_net/transport.py``) moves the bytes. ``reader.py`` (:class:`HTTP11Reader`, which
+  this class extends) holds the connection's state and reads; this module does what
+  HTTP/1.1 does with what is read: it starts, refuses and answers requests.
 - Only the reader reads. It hands events to the current request's
   :class:`~trio_asgi._http.exchange.RequestCycle` synchronously and stops reading
   (backpressure) while ``body_buffer_size`` bytes of body, or of pipelined requests, wait.
@@ -34,7 +35,6 @@ How the parts divide the work:
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 import time
 from typing import Final
@@ -59,39 +59,19 @@ from .policy import (
     check_request_head,
     has_fold,
     is_websocket_upgrade,
-    may_hold_fold,
 )
+from .reader import _BUSY, _CLOSED, _IDLE, HTTP11Reader, ReadPhase
 from .response import FramingError, ResponseWriter, error_response, informational
 from .settings import HTTP11Settings
 
-__all__ = ["LINGER_TIMEOUT", "HTTP11Connection", "ReadPhase"]
+__all__ = ["HTTP11Connection"]
 
-LINGER_TIMEOUT: Final = 2.0  # seconds the reader drains the client after our FIN
 EVENTS_PER_CHECKPOINT: Final = 64  # parser events the reader handles between checkpoints
 
 Rejection = tuple[int, list[tuple[bytes, bytes]], "bytes | None"]  # status, headers, body
 
 
-class ReadPhase(enum.Enum):
-    """What the reader is waiting for, which decides its read scope's deadline."""
-
-    IDLE = "idle"  # between requests: the keep-alive deadline
-    HEAD = "head"  # a request head is arriving: the request_header_timeout deadline
-    BUSY = "busy"  # a request is in progress: no deadline applies (it is left stale)
-    REFUSED = "refused"  # a request is refused: its 4xx goes out, then the lingering close
-    UPGRADED = "upgraded"  # a WebSocket session reads: it sets its own deadlines
-    LINGER = "linger"  # our FIN is out: drain until EOF or LINGER_TIMEOUT
-    CLOSED = "closed"  # the transport is closed
-
-
-_IDLE: Final = ReadPhase.IDLE
-_HEAD: Final = ReadPhase.HEAD
-_BUSY: Final = ReadPhase.BUSY
-_LINGER: Final = ReadPhase.LINGER
-_CLOSED: Final = ReadPhase.CLOSED
-
-
-class HTTP11Connection:
+class HTTP11Connection(HTTP11Reader):
     """Serve HTTP/1.1 requests on one transport until either side closes it.
 
     Args:
@@ -110,29 +90,12 @@ class HTTP11Connection:
     """
 
     __slots__ = (
-        "_client_eof",
-        "_closing",
-        "_cycle",
-        "_head_bytes",
-        "_maybe_folded",
-        "_phase",
-        "_read_scope",
-        "_reader_done",
-        "_reader_wakeup",
         "_rejection",
-        "_request",
         "_requests",
-        "client",
         "context",
-        "nursery",
-        "parser",
-        "request_started_at",
         "response_begun",
         "scheme",
         "server",
-        "settings",
-        "transport",
-        "websocket",
     )
 
     def __init__(
@@ -142,39 +105,15 @@ class HTTP11Connection:
         context: ServerContext,
         settings: HTTP11Settings,
     ) -> None:
-        self.transport = transport
+        client, self.server, self.scheme = info
+        super().__init__(transport, client, settings, closing=context.shutting_down)
         self.context = context
-        self.settings = settings
-        self.parser = settings.new_parser(settings.max_header_size)
-        self.client, self.server, self.scheme = info
-        self._phase = _IDLE
-        self._read_scope = trio.CancelScope()
-        self._reader_wakeup: trio.Event | None = None
-        self._reader_done = False
-        self._cycle: RequestCycle | None = None
-        self._closing = context.shutting_down  # serve no request after the current one
-        self._client_eof = False
         self._rejection: Rejection | None = None  # owed to a request we refuse
-        self.websocket: WebSocketSession | None = None  # set once a request upgrades
-        self.request_started_at = 0.0  # time.perf_counter() of the current request
         self._requests = 0  # served on this connection, for max_requests_per_connection
-        # Bytes received toward the next head, and whether a read may hold an obs-fold:
-        # when either could matter, the raw head is measured (policy.check_raw_head).
-        self._head_bytes = 0
-        self._maybe_folded = False
-        self._request: RequestHead | None = None  # the head of the request being answered
         self.response_begun = False  # bytes of a response went out in this request cycle
-        self.nursery: trio.Nursery  # the connection nursery, set by start_reader()
         context.connections.add(self)
 
     # -- lifetime --------------------------------------------------------------------------
-
-    def start_reader(self, nursery: trio.Nursery) -> None:
-        """Start serving in ``nursery`` (the connection nursery): the reader task, under the
-        keep-alive deadline."""
-        self.nursery = nursery
-        self._read_scope.deadline = trio.current_time() + self.settings.keep_alive_timeout
-        nursery.start_soon(self._read_loop, name=tasks.READER.name)
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: close now if idle (a lingering close), else after the response
@@ -203,146 +142,6 @@ class HTTP11Connection:
         return self._phase is _CLOSED or (
             self._cycle is None and self.websocket is None and not self.parser.in_request
         )
-
-    # -- the reader task -------------------------------------------------------------------
-
-    async def _read_loop(self) -> None:
-        parser = self.parser
-        transport = self.transport
-        early: bytes | None = None  # read at once when a timer came due (_input_in_time)
-        polled_scope: trio.CancelScope | None = None  # the read scope made for those bytes
-        while True:
-            with self._read_scope:
-                while True:
-                    if early is not None:
-                        data, early = early, None
-                    elif self._phase is not _LINGER and not self._may_read():
-                        await self.wait_for_resume()
-                        continue
-                    else:
-                        data = await transport.receive_some()
-                    phase = self._phase
-                    if phase is _LINGER or phase is _CLOSED:
-                        if data and phase is _LINGER:
-                            continue
-                        break
-                    if data and self._last_request_received():
-                        # RFC 9112 section 9.6: the connection closes after this request's
-                        # response, so what follows it is ignored (only its EOF matters).
-                        continue
-                    parser.receive_data(data)
-                    self._head_bytes += len(data)
-                    if may_hold_fold(data):
-                        self._maybe_folded = True
-                    if not data:
-                        self._client_eof = True
-                        if self._cycle is not None:
-                            self._cycle.disconnect()
-                    elif data[:1] == b"\x16" and phase is _IDLE:
-                        # A TLS handshake record where a request head should start: the client
-                        # does not speak plain HTTP, so it gets no HTTP response, just a close.
-                        error_logger.debug(
-                            "TLS handshake on a plain-HTTP port from %s",
-                            format_address(self.client),
-                        )
-                        self._closing = True
-                        break
-                    await self._process_events()
-                    if self.websocket is not None:  # upgraded: the same task reads frames now
-                        await self.websocket.read_frames(parser.trailing_data)
-                        break
-                    if not data or (parser.failed and self._phase is not _LINGER):
-                        break
-                    if self._phase is _IDLE:
-                        self._on_head_start()
-            timed_out = self._read_scope.cancelled_caught
-            if timed_out and self._phase is _BUSY:
-                # The keep-alive (or head) deadline set before this request came due while
-                # the app still works on it. No timer runs on a request in progress, so the
-                # reader reads on under a fresh scope (setting the deadline to infinity on
-                # every request instead would cost two deadline changes per request).
-                self._read_scope = trio.CancelScope()
-                continue
-            if timed_out and self._read_scope is not polled_scope:
-                early = self._input_in_time()
-                if early is not None:
-                    # Served under the deadline that came due (a head must still complete
-                    # with what arrived; a new head's start sets its own), polled once.
-                    polled_scope = trio.CancelScope(deadline=self._read_scope.deadline)
-                    self._read_scope = polled_scope
-                    continue
-            break
-        self._reader_done = True
-        if self._read_scope.cancelled_caught and self._phase is _HEAD:
-            await self._head_timed_out()
-        if self._phase is _LINGER or self._cycle is None:
-            await self.close()
-
-    async def _head_timed_out(self) -> None:
-        """request_header_timeout: the head began but did not arrive in time. 408, then a
-        lingering close (the client may still be sending: closing on unread bytes would reset
-        the connection and lose the 408)."""
-        error_logger.debug("Request head timed out from %s", format_address(self.client))
-        self._phase = _LINGER
-        with trio.move_on_after(LINGER_TIMEOUT):
-            try:
-                await self._send_error_response(408)
-                await self.transport.send_eof()
-                while await self.transport.receive_some():
-                    pass
-            except ClientDisconnected:
-                pass  # the client is gone: nothing left to tell it
-
-    def _last_request_received(self) -> bool:
-        """The request in progress is complete and closes the connection (HTTP/1.0, or
-        ``Connection: close``): no byte after it is a request."""
-        request = self._request
-        return request is not None and not request.keep_alive and self.parser.request_complete
-
-    def _input_in_time(self) -> bytes | None:
-        """Bytes already waiting when the keep-alive or head deadline came due, read without
-        blocking; None if there are none, or the reader stopped for another reason.
-
-        After a stall (the process stopped and resumed, a paused VM, a long GC pause) a
-        deadline can come due in the same scheduler pass that would have seen the client's
-        next bytes: poll(2)'s timeout ran out during the stall, so it reported nothing. Those
-        bytes arrived in time and are served, never answered with a reset. Only a plain
-        socket can be read without blocking; other transports (TLS) close on the timer.
-        """
-        if self._closing or not (self._phase is _IDLE or self._phase is _HEAD):
-            return None  # shutdown, a refused request, or the stream ended
-        return self.transport.read_now() or None  # b"": EOF, nothing to serve
-
-    def _on_head_start(self) -> None:
-        """The first bytes of a request head arrived: from now on the head has
-        ``request_header_timeout`` seconds, whatever the keep-alive timer said."""
-        if not self.parser.in_request:
-            return
-        self._phase = _HEAD
-        self._read_scope.deadline = trio.current_time() + self.settings.request_header_timeout
-
-    def _may_read(self) -> bool:
-        limit = self.settings.body_buffer_size
-        cycle = self._cycle
-        if cycle is not None and cycle.buffered >= limit:
-            return False
-        parser = self.parser
-        return not (parser.request_complete and len(parser.trailing_data) >= limit)
-
-    async def wait_for_resume(self) -> None:
-        """Wait until :meth:`resume_reading` is called (backpressure)."""
-        self._reader_wakeup = trio.Event()
-        await self._reader_wakeup.wait()
-
-    def resume_reading(self) -> None:
-        """Wake the reader if backpressure had stopped it."""
-        if self._reader_wakeup is not None:
-            self._reader_wakeup.set()
-            self._reader_wakeup = None
-
-    def set_read_deadline(self, deadline: float) -> None:
-        """Bound the reader: it stops at ``deadline`` (trio time) unless that is later."""
-        self._read_scope.deadline = min(self._read_scope.deadline, deadline)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -428,7 +227,6 @@ class HTTP11Connection:
         if refusal is not None:
             self._refuse((refusal[0], [], None), "Refused request", refusal[1])
             return
-        self.request_started_at = time.perf_counter()
         if settings.websocket is not None and is_websocket_upgrade(request.method, request.headers):
             self._start_websocket(request)
             return
@@ -466,7 +264,7 @@ class HTTP11Connection:
             state=context.state,
             client=self.client,
             server=self.server,
-            started_at=self.request_started_at,
+            started_at=time.perf_counter(),
             tasks=self.nursery,
             shutting_down=lambda: context.shutting_down,
         )
@@ -595,41 +393,3 @@ class HTTP11Connection:
         elif self._reader_done and self._cycle is None:
             self._begin_close()  # the client closed its side and nothing is left to serve
         self.resume_reading()
-
-    def _begin_close(self) -> None:
-        """Lingering close: no more requests; FIN goes out (from a short task if it cannot
-        go at once) and the reader discards what the client still sends until its EOF or
-        ``LINGER_TIMEOUT`` seconds."""
-        self._closing = True
-        phase = self._phase
-        if phase is _LINGER or phase is _CLOSED:
-            return
-        self._phase = _LINGER
-        linger_deadline = trio.current_time() + LINGER_TIMEOUT
-        if phase is _IDLE or phase is _HEAD:
-            # A live keep-alive or head deadline: whichever comes first ends the drain.
-            linger_deadline = min(self._read_scope.deadline, linger_deadline)
-        # Otherwise the deadline was the stale one of a request in progress: the drain gets
-        # its whole LINGER_TIMEOUT.
-        self._read_scope.deadline = linger_deadline
-        self.resume_reading()
-        sent = None if self._reader_done else self.transport.half_close_now()
-        if sent is None:
-            self.nursery.start_soon(self._send_fin, name=tasks.CLOSING.name)
-        elif not sent:
-            self._read_scope.cancel()  # the peer is gone already: nothing to drain
-
-    async def _send_fin(self) -> None:
-        if self._reader_done:
-            await self.close()  # nothing to drain: close now
-        elif not await self.transport.send_eof():
-            # The peer is gone, or the transport cannot half-close (TLS): stop reading now.
-            self._read_scope.cancel()
-
-    async def close(self) -> None:
-        """Close the transport now and stop the reader (idempotent)."""
-        if self._phase is _CLOSED:
-            return
-        self._phase = _CLOSED
-        self._read_scope.cancel()
-        await self.transport.aclose()

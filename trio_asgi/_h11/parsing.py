@@ -120,7 +120,9 @@ class H11Parser:
     def __init__(self, max_header_size: int) -> None:
         self._max_header_size = max_header_size
         self._conn: h11.Connection | None = None  # made by the first receive_data()
-        self._head_data: list[bytes] = []  # what h11 got before its head event, for a 501
+        # What h11 got before its head event, for a 501; None while there is none (no list
+        # is held by an idle keep-alive connection).
+        self._head_data: list[bytes] | None = None
         self._body: ChunkedBody | None = None  # after the head of a chunked request
 
     def receive_data(self, data: bytes) -> None:
@@ -133,10 +135,13 @@ class H11Parser:
             conn = self._conn = h11.Connection(
                 h11.SERVER, max_incomplete_event_size=self._max_header_size
             )
-            self._head_data = []
+            self._head_data = None
         conn.receive_data(data)
         if conn.their_state is h11.IDLE:
-            self._head_data.append(data)
+            if self._head_data is None:
+                self._head_data = [data]
+            else:
+                self._head_data.append(data)
 
     def next_event(self) -> RequestHead | bytes | _Marker:
         body = self._body
@@ -150,13 +155,14 @@ class H11Parser:
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint
             if status == 501:  # h11's answer to any Transfer-Encoding but "chunked"
-                status = transfer_coding_status(_raw_transfer_codings(b"".join(self._head_data)))
+                raw = b"".join(self._head_data or ())
+                status = transfer_coding_status(_raw_transfer_codings(raw))
             raise ParseError(str(exc), status) from None
         event_type = type(event)
         if event_type is h11.Data:
             return bytes(event.data)  # type: ignore[union-attr]
         if event_type is h11.Request:
-            self._head_data = []
+            self._head_data = None
             return self._head(conn, event)  # type: ignore[arg-type]
         if event_type is h11.EndOfMessage:
             return END_OF_MESSAGE

@@ -25,6 +25,7 @@ Both keep the same rules:
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 from typing import Final, Protocol
 
 import trio
@@ -55,6 +56,13 @@ class Transport(Protocol):
 
     async def receive_some(self) -> bytes:
         """The next bytes, at most ``READ_SIZE``; ``b""`` at EOF, a reset or a close."""
+
+    def readable(self) -> Awaitable[None] | None:
+        """For a reader that waits in trio's own frame (no coroutine of the transport's on
+        the stack while idle): an awaitable that returns when :meth:`read_now` has bytes
+        (or EOF) and raises ``trio.ClosedResourceError`` if the transport is closed under
+        it; None if this transport cannot be waited on that way (use :meth:`receive_some`).
+        """
 
     def read_now(self) -> bytes | None:
         """What is already readable, without blocking: ``b""`` at EOF, None if nothing."""
@@ -108,6 +116,9 @@ class StreamTransport:
             return b""  # reset or closed under us: the same as EOF for the reader
 
     def read_now(self) -> bytes | None:
+        return None
+
+    def readable(self) -> Awaitable[None] | None:
         return None
 
     async def write(self, data: bytes, *, final: bool = False) -> None:
@@ -194,6 +205,9 @@ class SocketTransport(StreamTransport):
             data = self.read_now()
             if data is not None:
                 return data
+
+    def readable(self) -> Awaitable[None] | None:
+        return trio.lowlevel.wait_readable(self._fd)  # noqa: ASYNC105 - the reader awaits it
 
     def read_now(self) -> bytes | None:
         if self.closed:  # closed while the reader was being woken: the fd is stale
