@@ -125,6 +125,7 @@ class _Server:
         # still running ends that startup (it may hang for lifespan_startup_timeout, or for
         # ever); nothing has been served, so it counts as a startup failure.
         self.startup_scope = trio.CancelScope()
+        self._connections: trio.Nursery  # the connections nursery, set by _serve_connections
 
     async def run(
         self,

@@ -146,6 +146,9 @@ class StreamTransport:
             return
         self.closed = True
         self.broken = True
+        await self._close_stream()
+
+    async def _close_stream(self) -> None:
         await trio.aclose_forcefully(self.stream)
 
     def _lock(self) -> trio.StrictFIFOLock:
@@ -265,12 +268,8 @@ class SocketTransport(StreamTransport):
             return False  # the peer is gone already
         return True
 
-    async def aclose(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.broken = True
-        self.stream.socket.close()  # type: ignore[attr-defined]  # synchronous
+    async def _close_stream(self) -> None:
+        self.stream.socket.close()  # type: ignore[attr-defined]  # synchronous: no checkpoint
 
 
 def open_transport(stream: trio.abc.Stream) -> Transport:
