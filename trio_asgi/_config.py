@@ -22,7 +22,7 @@ from typing import Final, Literal
 from ._errors import ConfigError
 from ._option import option as _option
 
-__all__ = ["Config", "HTTPMode", "LifespanMode", "WebSocketMode"]
+__all__ = ["Config", "HTTPMode", "Interface", "LifespanMode", "WebSocketMode"]
 
 #: ``"auto"``: run lifespan, but serve without it if the app does not support it.
 #: ``"on"``: run lifespan; an app that fails it is not served. ``"off"``: never run it.
@@ -39,6 +39,13 @@ _HTTP_MODES: Final = ("auto", "h11", "httptools")
 #: ``"none"``: no WebSocket support; upgrade requests reach the app as plain ``http`` requests.
 WebSocketMode = Literal["auto", "none"]
 _WS_MODES: Final = ("auto", "none")
+
+#: How the server calls the app. ``"asgi3"``: ``await app(scope, receive, send)`` (ASGI 3.0).
+#: ``"asgi2"``: ``await app(scope)(receive, send)``, the ASGI 2 double callable.
+#: ``"wsgi"``: ``app(environ, start_response)`` (PEP 3333), in a worker thread.
+#: ``"auto"``: decided from the callable's signature when the server starts, and logged.
+Interface = Literal["auto", "asgi3", "asgi2", "wsgi"]
+_INTERFACES: Final = ("auto", "asgi3", "asgi2", "wsgi")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +68,10 @@ class Config:
             the request path as received and is *not* prefixed with it (see docs/asgi.md).
         lifespan (str): ``"auto"`` (default), ``"on"`` or ``"off"``; see
             :data:`LifespanMode` and the ASGI lifespan spec 2.0.
+        interface (str): How the app is called: ``"auto"`` (default), ``"asgi3"``,
+            ``"asgi2"`` or ``"wsgi"``; see :data:`Interface`.
+        wsgi_threads (int): Worker threads a WSGI app's requests run in at most (a
+            ``trio.CapacityLimiter``); more requests wait for a thread. Default 10.
         access_log (bool): Log one line per response to the ``trio_asgi.access`` logger.
         graceful_timeout (float): Seconds in-flight requests get to finish once graceful
             shutdown starts; then they are cancelled. ``math.inf`` waits for ever. Default 10.
@@ -71,6 +82,10 @@ class Config:
         disconnect_timeout (float): Seconds an app may keep running after its client
             disconnected (it sees ``http.disconnect`` at once); then its task is cancelled.
             Default 3.
+        request_timeout (float): Seconds an HTTP request's app call may take to complete its
+            response; then it is cancelled, and the client gets 504 if no response had
+            started (the connection is aborted if one had). WebSocket sessions are not
+            limited. ``math.inf`` (the default): no limit.
         date_header (bool): Add a ``Date`` header (RFC 9110 section 6.6.1) to responses that
             lack one.
         server_header (bool): Add ``Server: trio-asgi`` to responses that lack one.
@@ -163,6 +178,28 @@ class Config:
             "[asgi.md](asgi.md#lifespan-spec-20).",
         ),
     )
+    interface: Interface = field(
+        default="auto",
+        metadata=_option(
+            cli_help="How to call the app: auto (from its signature), asgi3, asgi2 or wsgi.",
+            meaning="`asgi3`: `await app(scope, receive, send)`. `asgi2`: the ASGI 2 double "
+            "callable, `await app(scope)(receive, send)`; its scopes say "
+            '`scope["asgi"]["version"] == "2.0"`. `wsgi`: a PEP 3333 app, '
+            "`app(environ, start_response)`, run in worker threads. `auto`: decided from the "
+            "callable when the server starts, with one log line that says what was found; a "
+            "callable that fits none is refused at startup. See [frameworks.md](frameworks.md).",
+        ),
+    )
+    wsgi_threads: int = field(
+        default=10,
+        metadata=_option(
+            cli_help="Worker threads for a WSGI app's requests, at most.",
+            doc_type="`int`, threads, at least 1",
+            meaning="How many requests of a WSGI app run at once, each in its own worker "
+            "thread (a `trio.CapacityLimiter`); more wait for a thread. The event loop never "
+            "waits for a WSGI app.",
+        ),
+    )
     access_log: bool = field(
         default=True,
         metadata=_option(
@@ -199,6 +236,19 @@ class Config:
             meaning="How long an app may keep running after its client disconnected, before "
             "its task is cancelled. The app sees `http.disconnect` at once. Not applied to an "
             "app whose response was complete.",
+        ),
+    )
+    request_timeout: float = field(
+        default=math.inf,
+        metadata=_option(
+            cli_help="Seconds an HTTP request's app call may take to complete its response "
+            "(inf: no limit).",
+            show_default="no limit",
+            doc_type="`float`, seconds",
+            meaning="An app call that has not completed its response in this time is "
+            "cancelled: the client gets 504 if no response had started, and the connection is "
+            "closed if one had (never half a response on a keep-alive connection). Logged "
+            "once with the request. WebSocket sessions are not limited by it.",
         ),
     )
     date_header: bool = field(
@@ -412,6 +462,12 @@ class Config:
             )
         if self.ws not in _WS_MODES:
             raise ConfigError(f"ws must be 'auto' or 'none', not {self.ws!r}")
+        if self.interface not in _INTERFACES:
+            raise ConfigError(
+                "interface must be one of 'auto', 'asgi3', 'asgi2', 'wsgi', "
+                f"not {self.interface!r}"
+            )
+        _check_count("wsgi_threads", self.wsgi_threads, minimum=1, unit="threads")
         for name in ("access_log", "date_header", "server_header", "ws_per_message_deflate"):
             value = getattr(self, name)
             if not isinstance(value, bool):
@@ -419,6 +475,7 @@ class Config:
         _check_seconds("keep_alive_timeout", self.keep_alive_timeout, allow_inf=True)
         _check_seconds("graceful_timeout", self.graceful_timeout, allow_inf=True)
         _check_seconds("disconnect_timeout", self.disconnect_timeout, allow_inf=True)
+        _check_seconds("request_timeout", self.request_timeout, allow_inf=True)
         _check_seconds("ws_ping_interval", self.ws_ping_interval, allow_inf=False)
         _check_seconds("ws_ping_timeout", self.ws_ping_timeout, allow_inf=True)
         if not _is_int(self.ws_max_size) or self.ws_max_size < 1:

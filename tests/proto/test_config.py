@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 from typing import Any
 
@@ -16,6 +17,9 @@ DEFAULTS = {
     "port": 8000,
     "root_path": "",
     "lifespan": "auto",
+    "interface": "auto",
+    "wsgi_threads": 10,
+    "request_timeout": math.inf,
     "access_log": True,
     "keep_alive_timeout": 5.0,
     "graceful_timeout": 10.0,
@@ -81,6 +85,10 @@ def test_is_hashable_and_compares_by_value() -> None:
         ("root_path", "/api/v1"),
         ("lifespan", "on"),
         ("lifespan", "off"),
+        ("interface", "asgi2"),
+        ("interface", "wsgi"),
+        ("wsgi_threads", 1),
+        ("request_timeout", 0.5),
         ("access_log", False),
         ("keep_alive_timeout", 0),
         ("keep_alive_timeout", 0.5),
@@ -173,6 +181,19 @@ def test_error_message_says_what_the_value_should_be() -> None:
 @pytest.mark.parametrize("mode", ["auto", "h11", "httptools"])
 def test_http_parser_modes(mode: str) -> None:
     assert Config(http=mode).http == mode  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"interface": "asgi"}, "interface must be one of 'auto', 'asgi3', 'asgi2', 'wsgi'"),
+        ({"wsgi_threads": 0}, "wsgi_threads must be an int of at least 1 (threads)"),
+        ({"request_timeout": -1}, "request_timeout must be a number of seconds >= 0"),
+    ],
+)
+def test_bad_app_interface_settings_name_the_field(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Config(**settings)
 
 
 @pytest.mark.parametrize("mode", ["", "H11", "fast", None, 1])
