@@ -16,6 +16,8 @@ Every task trio-asgi runs lives in this tree; none outlives its parent::
 
 The order of life:
 
+0. adapt the app to the one ASGI 3 callable everything calls (``_interfaces.adapt``); an
+   app that fits no interface is refused here, before any socket is bound;
 1. bind the listening sockets (an ``OSError`` such as "address in use" is raised from here,
    before the app's startup runs);
 2. start the lifespan task and wait until startup is over; a failed startup closes the
@@ -44,6 +46,7 @@ from ._connection import handle_connection, open_connection, refuse_connection
 from ._context import ServerContext
 from ._errors import LifespanFailure, LifespanShutdownFailure
 from ._h11.settings import HTTP11Settings
+from ._interfaces.adapt import adapt
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
 from ._net.listeners import accept_loop, bind_tcp, listener_address
@@ -60,7 +63,7 @@ async def serve(
     listeners: Sequence[trio.SocketListener] | None = None,
     task_status: trio.TaskStatus[list[ListenAddress]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve an ASGI 3 application over HTTP/1.1 until shut down.
+    """Serve an ASGI application (or a WSGI one) over HTTP/1.1 until shut down.
 
     ``trio.run(serve, app)`` serves on http://127.0.0.1:8000 until the process is
     interrupted. To embed it, start it in your own nursery; ``start`` returns once the
@@ -73,7 +76,10 @@ async def serve(
             nursery.cancel_scope.cancel()   # hard stop
 
     Args:
-        app: the ASGI 3 application, ``async def app(scope, receive, send)``.
+        app: the application: ASGI 3 (``async def app(scope, receive, send)``), ASGI 2 (a
+            double callable) or WSGI (``def app(environ, start_response)``), as
+            ``config.interface`` says; with ``"auto"`` (the default), read from its
+            signature, and one INFO line says what was decided.
         config: the settings; ``None`` means ``Config()``.
         shutdown_trigger: an async callable; when ``await shutdown_trigger()`` returns, the
             server shuts down gracefully (see the module docs) and ``serve`` returns. ``None``:
@@ -87,6 +93,9 @@ async def serve(
             ``(host, port)`` it is bound to.
 
     Raises:
+        AppImportError: with ``interface="auto"``, ``app`` fits no interface (or several):
+            raised before anything is bound; the message names the ``--interface`` that
+            serves it anyway.
         OSError: a listening socket could not be bound (e.g. ``EADDRINUSE``).
         LifespanFailure: the app's lifespan startup failed (``lifespan.startup.failed``, or
             an exception with ``lifespan="on"``), did not complete within
@@ -107,7 +116,12 @@ async def serve(
         for listener in listeners:
             if not isinstance(listener, trio.SocketListener):
                 raise TypeError(f"listeners must be trio.SocketListener objects, not {listener!r}")
-    server = _Server(app, config)
+    try:
+        server = _Server(app, config)
+    except BaseException:
+        for listener in listeners or ():
+            await trio.aclose_forcefully(listener)  # serve() owns them, refused app or not
+        raise
     await server.run(shutdown_trigger, listeners, task_status)
 
 
@@ -116,6 +130,9 @@ class _Server:
 
     def __init__(self, app: ASGIApp, config: Config) -> None:
         self.config = config
+        # ASGI 2 and WSGI apps are wrapped here, once: connections and lifespan call the
+        # same ASGI 3 callable. An app that fits no interface is refused before any bind.
+        app = adapt(app, config)
         self.context = ServerContext(app=app)
         self.http11 = HTTP11Settings.from_config(config)  # what every connection reads
         self.lifespan = Lifespan(app, config.lifespan)

@@ -42,6 +42,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"_ws"}),
     frozenset({"_h11"}),
     frozenset({"_connection"}),
+    frozenset({"_interfaces"}),
     frozenset({"_lifespan", "_importer", "_serve"}),
     frozenset({"_cli", "__init__", "__main__"}),
 )
@@ -59,6 +60,7 @@ SANS_IO = frozenset(
         "_h11.parsing",
         "_h11.policy",
         "_h11.response",
+        "_interfaces.detect",
         "_http.messages",
         "_http.request",
         "_http.scope",

@@ -23,8 +23,8 @@ Rules of this module:
 Exit statuses::
 
     0  graceful shutdown completed (after SIGINT or SIGTERM)
-    1  the app could not be imported (AppImportError), the server could not listen (OSError),
-       or a second signal forced the shutdown
+    1  the app could not be imported or fits no interface (AppImportError), the server could
+       not listen (OSError), or a second signal forced the shutdown
     2  bad usage: an unknown option, a bad value, or a value Config rejects (ConfigError)
     3  the app's lifespan startup failed (LifespanFailure), as uvicorn's STARTUP_FAILURE;
        also a signal that arrives before startup completed (nothing was served)
@@ -231,6 +231,8 @@ def cli(
         gc.freeze()
         try:
             graceful = trio.run(_serve_until_signalled, runtime.serve, asgi_app, config)
+        except AppImportError as exc:  # from serve(): the app fits no --interface
+            raise click.ClickException(str(exc)) from exc
         except LifespanFailure as exc:
             raise _StartupFailure(f"application startup failed: {exc.message}") from exc
         except LifespanShutdownFailure as exc:
@@ -252,19 +254,20 @@ async def _serve_until_signalled(serve: ServeFunction, app: ASGIApp, config: Con
     """Serve until SIGINT or SIGTERM, then shut down; True if gracefully, False if forced.
 
     Error handling:
-        :class:`~trio_asgi.LifespanFailure`, :class:`~trio_asgi.LifespanShutdownFailure`
-        and :class:`OSError` from :func:`serve` are re-raised outside the nursery, so they
+        :class:`~trio_asgi.AppImportError`, :class:`~trio_asgi.LifespanFailure`,
+        :class:`~trio_asgi.LifespanShutdownFailure` and :class:`OSError` from :func:`serve`
+        are re-raised outside the nursery, so they
         reach the caller bare, not in an ``ExceptionGroup``.
     """
     shutdown = trio.Event()
-    failure: LifespanFailure | LifespanShutdownFailure | OSError | None = None
+    failure: AppImportError | LifespanFailure | LifespanShutdownFailure | OSError | None = None
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             with trio.CancelScope() as serve_scope:
                 nursery.start_soon(_watch_signals, signals, shutdown, serve_scope)
                 try:
                     await serve(app, config, shutdown_trigger=shutdown.wait)
-                except (LifespanFailure, LifespanShutdownFailure, OSError) as exc:
+                except (AppImportError, LifespanFailure, LifespanShutdownFailure, OSError) as exc:
                     failure = exc
                 finally:
                     nursery.cancel_scope.cancel()  # the watcher is done too
