@@ -464,8 +464,7 @@ class Config:
             raise ConfigError(f"ws must be 'auto' or 'none', not {self.ws!r}")
         if self.interface not in _INTERFACES:
             raise ConfigError(
-                "interface must be one of 'auto', 'asgi3', 'asgi2', 'wsgi', "
-                f"not {self.interface!r}"
+                f"interface must be one of 'auto', 'asgi3', 'asgi2', 'wsgi', not {self.interface!r}"
             )
         _check_count("wsgi_threads", self.wsgi_threads, minimum=1, unit="threads")
         for name in ("access_log", "date_header", "server_header", "ws_per_message_deflate"):

@@ -99,7 +99,7 @@ def detect_interface(app: object) -> Detected:
         if 3 in fits:
             return Detected("asgi3", f"{kind} that takes scope, receive, send")
         raise AppImportError(
-            f"the app {_describe(app)} is {kind} that takes {_count(fits)}: an ASGI 3 app "
+            f"the app {_describe(app)} is {kind} that takes {_count(fits, app)}: an ASGI 3 app "
             "takes scope, receive, send; --interface asgi3 serves it anyway"
         )
     candidates = [name for n, name in ((1, "asgi2"), (2, "wsgi"), (3, "asgi3")) if n in fits]
@@ -115,11 +115,11 @@ def detect_interface(app: object) -> Detected:
     if candidates:
         flags = " or ".join(f"--interface {name}" for name in candidates)
         raise AppImportError(
-            f"the app {_describe(app)} is {kind} that takes {_count(fits)}, which "
+            f"the app {_describe(app)} is {kind} that takes {_count(fits, app)}, which "
             f"fits more than one interface; {flags} chooses"
         )
     raise AppImportError(
-        f"the app {_describe(app)} is {kind} that takes {_count(fits)}: it fits no "
+        f"the app {_describe(app)} is {kind} that takes {_count(fits, app)}: it fits no "
         f"interface ({_SHAPES}); --interface asgi3, asgi2 or wsgi serves it as that"
     )
 
@@ -143,8 +143,8 @@ def _detect_class(cls: type, app: object) -> Detected:
             f"instance, {cls.__qualname__}()"
         )
     raise AppImportError(
-        f"the app {_describe(app)} is a class whose constructor takes {_count(fits)} and whose "
-        "instances are neither awaited with receive, send (ASGI 2) nor awaitable (ASGI 3) "
+        f"the app {_describe(app)} is a class whose constructor takes {_count(fits, app)} and "
+        "whose instances are neither awaited with receive, send (ASGI 2) nor awaitable (ASGI 3) "
         "nor iterable (WSGI); --interface asgi3, asgi2 or wsgi serves it as that"
     )
 
@@ -223,10 +223,11 @@ def _kind(target: object, *, is_async: bool) -> str:
     return "an object with an async __call__" if is_async else "a callable object"
 
 
-def _count(fits: set[int]) -> str:
-    """``"2 positional arguments"``, ``"1 to 3 positional arguments"`` or ``"none of 0 to 3"``."""
+def _count(fits: set[int], app: object) -> str:
+    """``"2 positional arguments"``, ``"1 to 3 positional arguments"``, or when none of 0 to
+    3 fits, the signature itself: ``"(a, b, c, d)"``."""
     if not fits:
-        return "no 0 to 3 positional arguments"
+        return str(inspect.signature(app))  # type: ignore[arg-type]  # it was read before
     low, high = min(fits), max(fits)
     numbers = str(low) if low == high else f"{low} to {high}"
     return f"{numbers} positional argument{'' if numbers == '1' else 's'}"
