@@ -388,7 +388,7 @@ def test_a_fixed_interface_wraps_without_detecting_or_logging(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="trio_asgi")
     app = sync_three  # fits no interface by its signature: only a fixed one serves it
-    adapted = adapt(app, Config(interface=interface))
+    adapted: object = adapt(app, Config(interface=interface))
     if wrapper is None:
         assert adapted is app
     else:
@@ -403,7 +403,7 @@ async def test_asgi2_adapter_calls_then_awaits_with_version_2_in_a_copied_scope(
     calls: list[tuple[str, Any]] = []
 
     class App:
-        def __init__(self, scope: dict[str, Any]) -> None:
+        def __init__(self, scope: Any) -> None:
             calls.append(("init", scope))
 
         async def __call__(self, receive: Any, send: Any) -> None:
