@@ -102,6 +102,10 @@ class WSGIClass:
         return iter([])
 
 
+async def with_keyword_default(scope: Any, receive: Any, send: Any, *, debug: bool = False) -> None:
+    pass
+
+
 async def handler_with_settings(settings: Any, scope: Any, receive: Any, send: Any) -> None:
     pass
 
@@ -132,6 +136,12 @@ def required_keyword(scope: Any, *, receive: Any) -> None:
 
 
 ACCEPTED: list[tuple[str, object, str, str]] = [
+    (
+        "async function with an optional keyword-only parameter",
+        with_keyword_default,
+        "asgi3",
+        "an async function that takes scope, receive, send",
+    ),
     (
         "async function",
         asgi3_function,
@@ -323,6 +333,11 @@ REFUSED: list[tuple[str, object, list[str]]] = [
         ["a class whose constructor takes 1 positional argument", "--interface asgi3, asgi2"],
     ),
     ("class with no __call__", NothingCallable, ["neither awaited", "--interface"]),
+    (
+        "a builtin function",
+        print,
+        ["the app builtins.print is a builtin function that takes 0 to 3 positional arguments"],
+    ),
     ("a builtin type", int, ["signature that cannot be read", "--interface asgi3, asgi2 or wsgi"]),
 ]
 
@@ -426,3 +441,4 @@ async def test_asgi2_adapter_calls_then_awaits_with_version_2_in_a_copied_scope(
     assert scope == {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.5"}, "state": {}}
     assert asgi == {"version": "3.0", "spec_version": "2.5"}
     assert calls[1] == ("call", (receive, send))
+    assert repr(ASGI2Adapter(App)).startswith("ASGI2Adapter(<class ")
