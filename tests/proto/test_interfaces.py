@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 
 from trio_asgi import AppImportError, Config
 from trio_asgi._interfaces.adapt import adapt
@@ -157,6 +159,18 @@ ACCEPTED: list[tuple[str, object, str, str]] = [
     (
         "Starlette-like instance",
         StarletteLike(),
+        "asgi3",
+        "an object with an async __call__ that takes scope, receive, send",
+    ),
+    (
+        "Starlette",
+        Starlette(),
+        "asgi3",
+        "an object with an async __call__ that takes scope, receive, send",
+    ),
+    (
+        "Starlette middleware around an app",
+        GZipMiddleware(Starlette()),
         "asgi3",
         "an object with an async __call__ that takes scope, receive, send",
     ),
