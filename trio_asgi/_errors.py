@@ -4,7 +4,7 @@
 
     TrioASGIError                        root: ``except TrioASGIError`` catches all of ours
     ├── ConfigError (ValueError)         a Config field has a bad value; the message names it
-    ├── AppImportError                   "module:attr" could not be turned into an app
+    ├── AppImportError                   "module:attr", or the app, is not an app it can call
     ├── LifespanFailure                  the app's lifespan startup failed; nothing was served
     ├── LifespanShutdownFailure          serving ended, but the app's lifespan shutdown failed
     ├── ClientDisconnected (OSError)     send() after the client went away (ASGI HTTP spec 2.4)
@@ -48,10 +48,13 @@ class ConfigError(TrioASGIError, ValueError):
 
 
 class AppImportError(TrioASGIError):
-    """An import string such as ``"module:app"`` did not lead to an ASGI app.
+    """An import string such as ``"module:app"``, or the app given to ``serve()``, did not
+    lead to an app the server can call.
 
-    Raised by the importer the CLI uses; the message is one line that says what to fix
-    (module not found, no such attribute, not callable, malformed string).
+    Raised by the importer the CLI uses (module not found, no such attribute, not callable,
+    malformed string), and by ``serve()`` with ``interface="auto"`` when the app fits no
+    interface or several; the message is one line that says what to fix, naming the
+    ``--interface`` that serves the app anyway.
     """
 
 
