@@ -42,6 +42,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"_ws"}),
     frozenset({"_h11"}),
     frozenset({"_connection"}),
+    frozenset({"_interfaces"}),
     frozenset({"_lifespan", "_importer", "_serve"}),
     frozenset({"_cli", "__init__", "__main__"}),
 )
@@ -62,6 +63,7 @@ SANS_IO = frozenset(
         "_http.messages",
         "_http.request",
         "_http.scope",
+        "_interfaces.pep3333",
         "_ws.deflate",
         "_ws.frames",
         "_ws.handshake",
