@@ -17,6 +17,7 @@ A WSGI app's code runs in a worker thread; it tells the test what happened throu
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import logging
 import socket
@@ -34,6 +35,7 @@ import trio
 import trio.testing
 from trio_websocket import ConnectionRejected
 
+from trio_asgi import ConfigError
 from trio_asgi._interfaces.wsgi import StartResponse, WSGIAdapter, WSGIApp
 from trio_asgi._types import Message, Receive, Scope, Send
 
@@ -111,6 +113,83 @@ async def test_environ_on_the_wire(nursery: trio.Nursery) -> None:
         "wsgi.multithread": True,
         "body": "data",
     }
+
+
+async def test_a_disconnect_ends_the_input(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client promises 100 bytes, sends 10 and resets: read() returns what came and
+    then ends (b""), and the app's answer to nobody is not an error."""
+    read = Signal()
+    got: list[int] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        got.append(len(environ["wsgi.input"].read()))
+        got.append(len(environ["wsgi.input"].read(5)))
+        read.set_from_thread()
+        start_response("200 OK", [])
+        return [b"to nobody"]
+
+    server, _ = await serve_wsgi(nursery, app)
+    stream = await trio.open_tcp_stream(server.host, server.port)
+    await stream.send_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+    stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await stream.aclose()
+    await read.wait()
+    with trio.fail_after(TIMEOUT):
+        await server.shutdown()
+    assert got[0] <= 10
+    assert got[1] == 0
+    assert error_records(caplog) == []
+
+
+async def test_file_wrapper_and_wsgi_errors(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = io.BytesIO(b"abcdefghij")
+
+    def app(environ: Environ, start_response: StartResponse) -> Any:
+        environ["wsgi.errors"].write("a line from the app\nand a tail")
+        start_response("200 OK", [("Content-Length", "10")])
+        return environ["wsgi.file_wrapper"](file, 4)
+
+    server, _ = await serve_wsgi(nursery, app)
+    async with httpx.AsyncClient() as http:
+        response = await http.get(server.url)
+    assert response.text == "abcdefghij"
+    with trio.fail_after(TIMEOUT):
+        await server.shutdown()  # the thread has ended: close() came after the last chunk
+    assert file.closed
+    assert [r.getMessage() for r in error_records(caplog)] == ["a line from the app", "and a tail"]
+
+
+async def test_other_scopes_and_bad_thread_counts() -> None:
+    async def receive() -> Message:
+        return {"type": "lifespan.unknown"}
+
+    async def send(message: Message) -> None:
+        raise AssertionError(message)
+
+    adapter = WSGIAdapter(text_app(), threads=1)
+    with pytest.raises(ValueError, match="'mqtt' scope"):
+        await adapter({"type": "mqtt"}, receive, send)
+    for threads in (0, True, 1.5):
+        with pytest.raises(ConfigError, match="threads must be an int >= 1"):
+            WSGIAdapter(text_app(), threads=threads)  # type: ignore[arg-type]
+
+
+async def test_lifespan_ignores_unknown_messages() -> None:
+    messages = iter([{"type": "lifespan.startup"}, {"type": "x"}, {"type": "lifespan.shutdown"}])
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return next(messages)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await WSGIAdapter(text_app(), threads=1)({"type": "lifespan"}, receive, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
 async def test_large_upload_is_streamed_in_small_pieces(nursery: trio.Nursery) -> None:
@@ -348,6 +427,8 @@ async def test_concurrency_is_capped_by_threads(nursery: trio.Nursery) -> None:
         release.set()
     assert statuses == [200] * 4
     assert running[1] == 2
+    with trio.fail_after(TIMEOUT):
+        await server.shutdown()  # every thread has returned (each after its last chunk)
     assert adapter.limiter.borrowed_tokens == 0
 
 

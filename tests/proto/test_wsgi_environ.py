@@ -91,6 +91,12 @@ def test_environ_values(overrides: dict[str, Any], expected: dict[str, Any]) -> 
     assert {key: built.get(key) for key in expected} == expected
 
 
+def test_path_info_from_path_when_there_is_no_raw_path() -> None:
+    built_scope = scope(target=b"/caf%C3%A9")
+    del built_scope["raw_path"]
+    assert wsgi_environ(built_scope, None, None)["PATH_INFO"] == "/caf\xc3\xa9"
+
+
 def test_environ_has_every_wsgi_key() -> None:
     built = environ()
     assert built["wsgi.version"] == (1, 0)

@@ -176,14 +176,13 @@ class _Request:
         return b"", False  # http.disconnect
 
     def _write(self, data: bytes) -> None:
-        """The ``write()`` callable ``start_response`` returns (PEP 3333): send ``data`` now.
+        """The ``write()`` callable ``start_response`` returns (PEP 3333): send ``data`` now
+        (the head first, if it has not gone yet).
 
         Raises:
-            UnexpectedMessage: called before ``start_response``.
             ClientDisconnected: the client is gone.
+            trio.Cancelled: the request's task was cancelled.
         """
-        if self._start.status is None:
-            raise UnexpectedMessage("write() called before start_response()")
         if data:
             self._send_body(data, more_body=True)
 
