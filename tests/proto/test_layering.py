@@ -64,6 +64,7 @@ SANS_IO = frozenset(
         "_http.messages",
         "_http.request",
         "_http.scope",
+        "_interfaces.pep3333",
         "_ws.deflate",
         "_ws.frames",
         "_ws.handshake",
