@@ -400,7 +400,7 @@ def test_auto_wraps_a_wsgi_app_with_the_configured_threads() -> None:
     adapted = adapt(wsgi_function, Config(wsgi_threads=3))
     assert isinstance(adapted, WSGIAdapter)
     assert adapted.app is wsgi_function
-    assert adapted.threads == 3
+    assert adapted.limiter.total_tokens == 3
 
 
 def test_auto_refuses_an_unfit_app() -> None:
