@@ -33,6 +33,7 @@ lifespan shutdown does not run.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -47,7 +48,11 @@ from ._h11.settings import HTTP11Settings
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
 from ._net.listeners import accept_loop, bind_tcp, listener_address
+from ._standalone import sole_keyboard_interrupt
 from ._types import ASGIApp, ListenAddress
+
+if sys.version_info < (3, 11):  # pragma: no cover - the builtin from 3.11
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["serve"]
 
@@ -97,6 +102,8 @@ async def serve(
             ``lifespan_shutdown_timeout``); raised once every connection is closed.
         TypeError: ``config`` is not a :class:`Config`, or ``listeners`` holds something
             that is not a ``trio.SocketListener``.
+        KeyboardInterrupt: CTRL+C, delivered by trio to the task running ``serve``: one
+            plain exception, not wrapped in the nurseries' ``BaseExceptionGroup``.
     """
     if config is None:
         config = Config()
@@ -108,7 +115,13 @@ async def serve(
             if not isinstance(listener, trio.SocketListener):
                 raise TypeError(f"listeners must be trio.SocketListener objects, not {listener!r}")
     server = _Server(app, config)
-    await server.run(shutdown_trigger, listeners, task_status)
+    try:
+        await server.run(shutdown_trigger, listeners, task_status)
+    except BaseExceptionGroup as group:  # CTRL+C, wrapped by each nursery it passed through
+        interrupt = sole_keyboard_interrupt(group)
+        if interrupt is None:
+            raise
+        raise interrupt from None
 
 
 class _Server:

@@ -73,16 +73,22 @@ def port_of(listening_line: str) -> int:
 class ServerProcess:
     """``python -m trio_asgi ARGS`` with its stderr read line by line by a thread.
 
-    Use as a context manager: on exit the process is killed if it is still running.
+    ``python=("-c", code)`` runs ``python -c code ARGS`` instead. Use as a context manager:
+    on exit the process is killed if it is still running.
     """
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        python: tuple[str, ...] = ("-m", "trio_asgi"),
+    ) -> None:
         environ = subprocess_env(env)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._eof = False
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "trio_asgi", *args],
+            [sys.executable, *python, *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -308,3 +314,72 @@ def test_e2e_failing_lifespan_shutdown_exits_4() -> None:
             "Error: application shutdown failed: RuntimeError: could not flush the queue"
             in server.lines
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# trio_asgi.run() and trio.run(serve, app) from a script, in a subprocess
+# ---------------------------------------------------------------------------------------------
+
+RUN_HELLO = """
+import sys
+import trio_asgi
+from hello import app
+
+trio_asgi.run(app, port=0)
+print("run returned", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_run_serves_logs_where_it_listens_and_shuts_down_gracefully(signum: int) -> None:
+    env = {"PYTHONPATH": str(APPS_DIR)}
+    with ServerProcess(env=env, python=("-c", RUN_HELLO)) as server:
+        line = server.wait_for_line("Listening on http://")
+        assert line.startswith("INFO:     Listening on http://127.0.0.1:")
+        port = port_of(line)
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).text == "Hello, world!"
+        server.wait_for_line('"GET / HTTP/1.1" 200')  # the access log, as the command's
+        server.proc.send_signal(signum)
+        assert server.wait_for_exit() == EXIT_OK
+    assert f"INFO:     {GRACEFUL}" in server.lines
+    assert "INFO:     Server stopped" in server.lines
+    assert server.lines[-1] == "run returned"  # it returned; it did not exit the process
+    assert not any("Traceback" in line for line in server.lines)
+
+
+def test_run_refuses_a_bad_setting_before_anything_starts() -> None:
+    code = RUN_HELLO.replace("port=0", "port=0, graceful_timeout=-1")
+    with ServerProcess(env={"PYTHONPATH": str(APPS_DIR)}, python=("-c", code)) as server:
+        assert server.wait_for_exit() == EXIT_FAILURE
+    assert server.lines[-1].startswith("trio_asgi._errors.ConfigError: graceful_timeout ")
+    assert not any("Waiting for application startup" in line for line in server.lines)
+    assert not any("Listening on" in line for line in server.lines)
+
+
+TRIO_RUN_SERVE = """
+import logging
+import signal
+import trio
+import trio_asgi
+from hello import app
+
+# A shell's background job starts with SIGINT ignored; restore Python's own handler, so
+# that SIGINT is CTRL+C as in a terminal.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+logging.basicConfig(level=logging.INFO)  # only to see the "Listening on" line
+trio.run(trio_asgi.serve, app, trio_asgi.Config(port=0))
+"""
+
+
+def test_keyboard_interrupt_through_trio_run_serve_is_one_plain_exception() -> None:
+    with ServerProcess(env={"PYTHONPATH": str(APPS_DIR)}, python=("-c", TRIO_RUN_SERVE)) as server:
+        server.wait_for_port()
+        server.proc.send_signal(signal.SIGINT)
+        status = server.wait_for_exit()
+    # What Python gives an uncaught KeyboardInterrupt: killed by SIGINT.
+    assert status == -signal.SIGINT, server.lines
+    traceback_at = server.lines.index("Traceback (most recent call last):")
+    tail = server.lines[traceback_at:]
+    assert tail[-1] == "KeyboardInterrupt"
+    assert sum("Traceback" in line for line in server.lines) == 1
+    assert not any("ExceptionGroup" in line or "sub-exception" in line for line in tail)

@@ -42,8 +42,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"_ws"}),
     frozenset({"_h11"}),
     frozenset({"_connection"}),
-    frozenset({"_lifespan", "_importer", "_serve"}),
-    frozenset({"_cli", "__init__", "__main__"}),
+    frozenset({"_lifespan", "_importer", "_standalone", "_serve"}),
+    frozenset({"_cli", "_run", "__init__", "__main__"}),
 )
 
 SANS_IO = frozenset(
