@@ -12,6 +12,7 @@ import errno
 import os
 import queue
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -383,3 +384,27 @@ def test_keyboard_interrupt_through_trio_run_serve_is_one_plain_exception() -> N
     assert tail[-1] == "KeyboardInterrupt"
     assert sum("Traceback" in line for line in server.lines) == 1
     assert not any("ExceptionGroup" in line or "sub-exception" in line for line in tail)
+
+
+def test_e2e_starlettes_failing_startup_prints_its_traceback_once() -> None:
+    args = ["--port", "0", "--app-dir", str(APPS_DIR), "starlette_failing_startup:app"]
+    with ServerProcess(*args) as server:
+        assert server.wait_for_exit() == EXIT_STARTUP_FAILURE
+    assert sum("Traceback (most recent call last)" in line for line in server.lines) == 1
+    assert sum(line == "RuntimeError: database is unreachable" for line in server.lines) == 1
+    assert server.lines[-1] == (
+        "Error: application startup failed: RuntimeError: database is unreachable"
+    )
+
+
+def test_e2e_a_file_path_gets_the_command_that_serves_it() -> None:
+    with ServerProcess("--port", "0", str(APPS_DIR / "hello.py")) as server:
+        assert server.wait_for_exit() == EXIT_FAILURE
+    [line] = server.lines
+    suggestion = line.partition(": trio-asgi ")[2]
+    assert suggestion == f"--app-dir {shlex.quote(str(APPS_DIR))} hello:app"
+    with ServerProcess("--port", "0", *shlex.split(suggestion)) as server:
+        port = server.wait_for_port()
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).text == "Hello, world!"
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_for_exit() == EXIT_OK

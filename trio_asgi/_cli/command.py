@@ -40,9 +40,12 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 import platform
+import shlex
 import sys
 from collections.abc import Callable
+from pathlib import PurePath
 from types import UnionType
 from typing import (
     Any,
@@ -57,6 +60,7 @@ from typing import (
 
 import click
 import trio
+from click.core import ParameterSource
 
 from .._config import Config
 from .._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
@@ -96,6 +100,50 @@ class Runtime:
     """
 
     serve: ServeFunction = serve
+
+
+class _Option(click.Option):
+    """A click option whose bad value, when it came from the environment, is blamed on the
+    variable (``Invalid value for environment variable 'TRIO_ASGI_PORT': ...``): that is
+    what the user has to fix, not a ``--port`` they never typed."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        if (
+            ctx is not None
+            and self.name is not None
+            and ctx.get_parameter_source(self.name) is ParameterSource.ENVIRONMENT
+        ):
+            return f"environment variable {self._envvar_name(ctx)!r}"
+        return super().get_error_hint(ctx)
+
+    def _envvar_name(self, ctx: click.Context) -> str:
+        """The variable the value came from: the option's own ``envvar`` if one is set, else
+        click's automatic ``TRIO_ASGI_<NAME>``."""
+        declared = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
+        for name in declared:
+            if name in os.environ:
+                return name
+        return f"{ctx.auto_envvar_prefix}_{(self.name or '').upper()}"
+
+
+def _path_hint(app: str) -> str | None:
+    """The arguments that serve APP when it is a file path rather than an import string.
+
+    ``"examples/hello.py"`` gives ``"--app-dir examples hello:app"`` (the attribute, if given
+    after a colon, is kept; else ``app``); ``None`` when APP does not look like a path (no
+    ``.py`` suffix and no ``/``) or its file name is not a module name.
+    """
+    file, _, attribute = app.partition(":")
+    if not (file.endswith(".py") or "/" in file or os.sep in file):
+        return None
+    path = PurePath(file)
+    module = path.stem if path.suffix == ".py" else path.name
+    if not module.isidentifier():
+        return None
+    arguments = f"{module}:{attribute or 'app'}"
+    if str(path.parent) != ".":
+        arguments = f"--app-dir {shlex.quote(str(path.parent))} {arguments}"
+    return arguments
 
 
 def _click_type(hint: object) -> Any:
@@ -139,24 +187,32 @@ def _config_options(command: _F) -> _F:
             settings["type"] = _click_type(hints[field.name])
         if option.show_default is not None:
             settings["show_default"] = option.show_default
-        command = click.option(decl, field.name, help=option.cli_help, **settings)(command)
+        command = click.option(decl, field.name, cls=_Option, help=option.cli_help, **settings)(
+            command
+        )
     return command
 
 
 @click.command(
     "trio-asgi",
-    context_settings={"auto_envvar_prefix": ENVVAR_PREFIX, "show_default": True},
+    context_settings={
+        "auto_envvar_prefix": ENVVAR_PREFIX,
+        "show_default": True,
+        "help_option_names": ["-h", "--help"],
+    },
 )
 @click.argument("app", envvar="TRIO_ASGI_APP")
 @_config_options
 @click.option(
     "--factory",
+    cls=_Option,
     is_flag=True,
     show_envvar=True,
     help="APP names a function that takes no arguments and returns the app.",
 )
 @click.option(
     "--app-dir",
+    cls=_Option,
     type=click.Path(exists=True, file_okay=False),
     default=".",
     show_envvar=True,
@@ -164,6 +220,7 @@ def _config_options(command: _F) -> _F:
 )
 @click.option(
     "--log-level",
+    cls=_Option,
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="info",
     show_envvar=True,
@@ -204,7 +261,13 @@ def cli(
         try:
             asgi_app = import_app(app, factory=factory)
         except AppImportError as exc:
-            raise click.ClickException(str(exc)) from exc
+            # The cause (a factory's own exception, say) with its traceback, for debugging.
+            logger.debug("Could not load the app %r", app, exc_info=exc)
+            message = str(exc)
+            hint = _path_hint(app)
+            if hint is not None:
+                message += f". To serve the file {app.partition(':')[0]}: trio-asgi {hint}"
+            raise click.ClickException(message) from exc
 
         # What is alive now (the modules, the app) lives as long as the process: take it out
         # of the cyclic garbage collector's full collections, which otherwise walk all of it
