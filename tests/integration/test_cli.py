@@ -408,3 +408,18 @@ def test_e2e_a_file_path_gets_the_command_that_serves_it() -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).text == "Hello, world!"
         server.proc.send_signal(signal.SIGTERM)
         assert server.wait_for_exit() == EXIT_OK
+
+
+def test_readme_embedding_starts_with_trio_asgi_run_and_it_runs() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    embedding = readme[readme.index("## Embedding\n") :]
+    snippet = re.search(r"```python\n(.+?)\n```", embedding, re.S)
+    assert snippet is not None
+    code = snippet.group(1)
+    assert "trio_asgi.run(app, port=8000)" in code
+    with ServerProcess(python=("-c", code.replace("port=8000", "port=0"))) as server:
+        port = server.wait_for_port()
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).text == "Hello, world!"
+        server.proc.send_signal(signal.SIGINT)
+        assert server.wait_for_exit() == EXIT_OK
+    assert "INFO:     Server stopped" in server.lines
