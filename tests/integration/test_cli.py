@@ -423,3 +423,23 @@ def test_readme_embedding_starts_with_trio_asgi_run_and_it_runs() -> None:
         server.proc.send_signal(signal.SIGINT)
         assert server.wait_for_exit() == EXIT_OK
     assert "INFO:     Server stopped" in server.lines
+
+
+def test_run_forced_by_a_second_signal_raises_keyboard_interrupt() -> None:
+    code = (
+        "import trio_asgi\nfrom slow import app\n"
+        "trio_asgi.run(app, port=0, graceful_timeout=float('inf'))\n"
+    )
+    with ServerProcess(env={"PYTHONPATH": str(APPS_DIR)}, python=("-c", code)) as server:
+        port = server.wait_for_port()
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            # Promise a body and never send it: the request stays in flight for ever.
+            sock.sendall(b"POST /stuck HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n12345")
+            server.wait_for_line("slow: request started /stuck")
+            server.proc.send_signal(signal.SIGINT)
+            server.wait_for_line(GRACEFUL)
+            server.proc.send_signal(signal.SIGINT)
+            status = server.wait_for_exit()
+    assert "WARNING:  Forced shutdown" in server.lines
+    assert server.lines[-1] == "KeyboardInterrupt: forced shutdown"
+    assert status == -signal.SIGINT  # what Python gives an uncaught KeyboardInterrupt
