@@ -29,7 +29,7 @@ __all__ = ["Config", "HTTPMode", "Interface", "LifespanMode", "WebSocketMode"]
 LifespanMode = Literal["auto", "on", "off"]
 _LIFESPAN_MODES: Final = ("auto", "on", "off")
 
-#: ``"auto"``: httptools if it is installed (``pip install 'trio-asgi[fast]'``), else h11.
+#: ``"auto"``: httptools if it is installed (``pip install httptools``), else h11.
 #: ``"h11"``: the pure-Python parser, the reference. ``"httptools"``: llhttp, in C, faster.
 #: Both parse requests into the same events and responses are written the same way.
 HTTPMode = Literal["auto", "h11", "httptools"]
@@ -269,10 +269,11 @@ class Config:
         default="auto",
         metadata=_option(
             cli_help="HTTP/1.1 parser: auto (httptools if installed, else h11), h11 (pure Python, "
-            "the reference) or httptools (faster; pip install 'trio-asgi[fast]').",
+            "the reference) or httptools (faster; pip install httptools).",
             meaning="The HTTP/1.1 request parser. `h11`: pure Python, the reference. "
             "`httptools`: [httptools](https://github.com/MagicStack/httptools) (llhttp, in C), "
-            "several times faster; install it with `pip install 'trio-asgi[fast]'`. `auto`: "
+            "several times faster; install it with `pip install httptools` (from a checkout, "
+            "`pip install '.[fast]'` does the same). `auto`: "
             "httptools if it is installed, else h11. Both turn requests into the same events "
             "and answer malformed ones with the same status; chunked bodies are decoded by one "
             "strict decoder whichever parser runs (see [internet.md](internet.md)); responses "
@@ -458,7 +459,7 @@ class Config:
         if self.http == "httptools" and not _have_httptools():
             raise ConfigError(
                 "http='httptools' needs the httptools package: "
-                "pip install 'trio-asgi[fast]' (or use http='h11')"
+                "pip install httptools (or use http='h11')"
             )
         if self.ws not in _WS_MODES:
             raise ConfigError(f"ws must be 'auto' or 'none', not {self.ws!r}")
@@ -535,7 +536,7 @@ def _check_seconds(name: str, value: object, *, allow_inf: bool) -> None:
 
 
 def _have_httptools() -> bool:
-    """Whether ``import httptools`` works (the ``trio-asgi[fast]`` extra is installed)."""
+    """Whether ``import httptools`` works (``pip install httptools``, the ``fast`` extra)."""
     try:
         import httptools  # noqa: F401 - only asked when a Config chooses it
     except ImportError:

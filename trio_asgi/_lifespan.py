@@ -46,9 +46,13 @@ class Lifespan:
     Attributes:
         state: the lifespan ``scope["state"]`` dict the app may fill during startup; request
             scopes get shallow copies of it.
-        failure: ``None``, or why startup failed (the app's ``message``, or the exception).
-        shutdown_failure: ``None``, or why shutdown failed: the app's
-            ``lifespan.shutdown.failed`` message, or an exception it raised after startup.
+        failure: ``None``, or why startup failed, on one line: the app's ``message`` (its
+            last line when it is a traceback, as Starlette sends), or the exception. The
+            whole message is logged once, here; :class:`~trio_asgi.LifespanFailure` and the
+            command's ``Error:`` line carry only this line.
+        shutdown_failure: ``None``, or why shutdown failed, on one line as ``failure``: the
+            app's ``lifespan.shutdown.failed`` message, or an exception it raised after
+            startup.
     """
 
     def __init__(self, app: ASGIApp, mode: LifespanMode) -> None:
@@ -151,8 +155,9 @@ class Lifespan:
             if self._startup_over or not self._startup_sent:
                 raise UnexpectedMessage(f"Unexpected ASGI message {message_type!r}.")
             if message_type == "lifespan.startup.failed":
-                self.failure = str(message.get("message", "")) or "startup failed"
-                error_logger.error("Application startup failed: %s", self.failure)
+                text = str(message.get("message", "")) or "startup failed"
+                self.failure = _summary(text)
+                error_logger.error("Application startup failed: %s", text)
             else:
                 error_logger.info("Application startup complete.")
                 self.app_context = contextvars.copy_context()
@@ -161,8 +166,9 @@ class Lifespan:
             if not self._shutdown_sent or self._shutdown_over.is_set():
                 raise UnexpectedMessage(f"Unexpected ASGI message {message_type!r}.")
             if message_type == "lifespan.shutdown.failed":
-                self.shutdown_failure = str(message.get("message", "")) or "shutdown failed"
-                error_logger.error("Application shutdown failed: %s", self.shutdown_failure)
+                text = str(message.get("message", "")) or "shutdown failed"
+                self.shutdown_failure = _summary(text)
+                error_logger.error("Application shutdown failed: %s", text)
             else:
                 error_logger.info("Application shutdown complete.")
             self._shutdown_over.set()
@@ -170,3 +176,10 @@ class Lifespan:
             raise UnexpectedMessage(
                 f"Expected a 'lifespan.*' ASGI message, but got {message_type!r}."
             )
+
+
+def _summary(message: str) -> str:
+    """One line for a ``*.failed`` message: itself, or the last non-blank line of a
+    multi-line one (``"RuntimeError: database is unreachable"`` for a traceback)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[-1] if lines else message

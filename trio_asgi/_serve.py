@@ -35,6 +35,7 @@ lifespan shutdown does not run.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -50,7 +51,11 @@ from ._interfaces.adapt import adapt
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
 from ._net.listeners import accept_loop, bind_tcp, listener_address
+from ._standalone import sole_keyboard_interrupt
 from ._types import ASGIApp, ListenAddress
+
+if sys.version_info < (3, 11):  # pragma: no cover - the builtin from 3.11
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["serve"]
 
@@ -106,6 +111,8 @@ async def serve(
             ``lifespan_shutdown_timeout``); raised once every connection is closed.
         TypeError: ``config`` is not a :class:`Config`, or ``listeners`` holds something
             that is not a ``trio.SocketListener``.
+        KeyboardInterrupt: CTRL+C, delivered by trio to the task running ``serve``: one
+            plain exception, not wrapped in the nurseries' ``BaseExceptionGroup``.
     """
     if config is None:
         config = Config()
@@ -122,7 +129,13 @@ async def serve(
         for listener in listeners or ():
             await trio.aclose_forcefully(listener)  # serve() owns them, refused app or not
         raise
-    await server.run(shutdown_trigger, listeners, task_status)
+    try:
+        await server.run(shutdown_trigger, listeners, task_status)
+    except BaseExceptionGroup as group:  # CTRL+C, wrapped by each nursery it passed through
+        interrupt = sole_keyboard_interrupt(group)
+        if interrupt is None:
+            raise
+        raise interrupt from None
 
 
 class _Server:

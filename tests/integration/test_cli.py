@@ -12,6 +12,7 @@ import errno
 import os
 import queue
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -73,16 +74,22 @@ def port_of(listening_line: str) -> int:
 class ServerProcess:
     """``python -m trio_asgi ARGS`` with its stderr read line by line by a thread.
 
-    Use as a context manager: on exit the process is killed if it is still running.
+    ``python=("-c", code)`` runs ``python -c code ARGS`` instead. Use as a context manager:
+    on exit the process is killed if it is still running.
     """
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        python: tuple[str, ...] = ("-m", "trio_asgi"),
+    ) -> None:
         environ = subprocess_env(env)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._eof = False
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "trio_asgi", *args],
+            [sys.executable, *python, *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -308,3 +315,131 @@ def test_e2e_failing_lifespan_shutdown_exits_4() -> None:
             "Error: application shutdown failed: RuntimeError: could not flush the queue"
             in server.lines
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# trio_asgi.run() and trio.run(serve, app) from a script, in a subprocess
+# ---------------------------------------------------------------------------------------------
+
+RUN_HELLO = """
+import sys
+import trio_asgi
+from hello import app
+
+trio_asgi.run(app, port=0)
+print("run returned", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_run_serves_logs_where_it_listens_and_shuts_down_gracefully(signum: int) -> None:
+    env = {"PYTHONPATH": str(APPS_DIR)}
+    with ServerProcess(env=env, python=("-c", RUN_HELLO)) as server:
+        line = server.wait_for_line("Listening on http://")
+        assert line.startswith("INFO:     Listening on http://127.0.0.1:")
+        port = port_of(line)
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).text == "Hello, world!"
+        server.wait_for_line('"GET / HTTP/1.1" 200')  # the access log, as the command's
+        server.proc.send_signal(signum)
+        assert server.wait_for_exit() == EXIT_OK
+    assert f"INFO:     {GRACEFUL}" in server.lines
+    assert "INFO:     Server stopped" in server.lines
+    assert server.lines[-1] == "run returned"  # it returned; it did not exit the process
+    assert not any("Traceback" in line for line in server.lines)
+
+
+def test_run_refuses_a_bad_setting_before_anything_starts() -> None:
+    code = RUN_HELLO.replace("port=0", "port=0, graceful_timeout=-1")
+    with ServerProcess(env={"PYTHONPATH": str(APPS_DIR)}, python=("-c", code)) as server:
+        assert server.wait_for_exit() == EXIT_FAILURE
+    assert server.lines[-1].startswith("trio_asgi._errors.ConfigError: graceful_timeout ")
+    assert not any("Waiting for application startup" in line for line in server.lines)
+    assert not any("Listening on" in line for line in server.lines)
+
+
+TRIO_RUN_SERVE = """
+import logging
+import signal
+import trio
+import trio_asgi
+from hello import app
+
+# A shell's background job starts with SIGINT ignored; restore Python's own handler, so
+# that SIGINT is CTRL+C as in a terminal.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+logging.basicConfig(level=logging.INFO)  # only to see the "Listening on" line
+trio.run(trio_asgi.serve, app, trio_asgi.Config(port=0))
+"""
+
+
+def test_keyboard_interrupt_through_trio_run_serve_is_one_plain_exception() -> None:
+    with ServerProcess(env={"PYTHONPATH": str(APPS_DIR)}, python=("-c", TRIO_RUN_SERVE)) as server:
+        server.wait_for_port()
+        server.proc.send_signal(signal.SIGINT)
+        status = server.wait_for_exit()
+    # What Python gives an uncaught KeyboardInterrupt: killed by SIGINT.
+    assert status == -signal.SIGINT, server.lines
+    traceback_at = server.lines.index("Traceback (most recent call last):")
+    tail = server.lines[traceback_at:]
+    assert tail[-1] == "KeyboardInterrupt"
+    assert sum("Traceback" in line for line in server.lines) == 1
+    assert not any("ExceptionGroup" in line or "sub-exception" in line for line in tail)
+
+
+def test_e2e_starlettes_failing_startup_prints_its_traceback_once() -> None:
+    args = ["--port", "0", "--app-dir", str(APPS_DIR), "starlette_failing_startup:app"]
+    with ServerProcess(*args) as server:
+        assert server.wait_for_exit() == EXIT_STARTUP_FAILURE
+    assert sum("Traceback (most recent call last)" in line for line in server.lines) == 1
+    assert sum(line == "RuntimeError: database is unreachable" for line in server.lines) == 1
+    assert server.lines[-1] == (
+        "Error: application startup failed: RuntimeError: database is unreachable"
+    )
+
+
+def test_e2e_a_file_path_gets_the_command_that_serves_it() -> None:
+    with ServerProcess("--port", "0", str(APPS_DIR / "hello.py")) as server:
+        assert server.wait_for_exit() == EXIT_FAILURE
+    [line] = server.lines
+    suggestion = line.partition(": trio-asgi ")[2]
+    assert suggestion == f"--app-dir {shlex.quote(str(APPS_DIR))} hello:app"
+    with ServerProcess("--port", "0", *shlex.split(suggestion)) as server:
+        port = server.wait_for_port()
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).text == "Hello, world!"
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_for_exit() == EXIT_OK
+
+
+def test_readme_embedding_starts_with_trio_asgi_run_and_it_runs() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    embedding = readme[readme.index("## Embedding\n") :]
+    snippet = re.search(r"```python\n(.+?)\n```", embedding, re.S)
+    assert snippet is not None
+    code = snippet.group(1)
+    assert "trio_asgi.run(app, port=8000)" in code
+    with ServerProcess(python=("-c", code.replace("port=8000", "port=0"))) as server:
+        port = server.wait_for_port()
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).text == "Hello, world!"
+        server.proc.send_signal(signal.SIGINT)
+        assert server.wait_for_exit() == EXIT_OK
+    assert "INFO:     Server stopped" in server.lines
+
+
+def test_run_forced_by_a_second_signal_raises_keyboard_interrupt() -> None:
+    code = (
+        "import trio_asgi\nfrom slow import app\n"
+        "trio_asgi.run(app, port=0, graceful_timeout=float('inf'))\n"
+    )
+    with ServerProcess(env={"PYTHONPATH": str(APPS_DIR)}, python=("-c", code)) as server:
+        port = server.wait_for_port()
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            # Promise a body and never send it: the request stays in flight for ever.
+            sock.sendall(b"POST /stuck HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n12345")
+            server.wait_for_line("slow: request started /stuck")
+            server.proc.send_signal(signal.SIGINT)
+            server.wait_for_line(GRACEFUL)
+            server.proc.send_signal(signal.SIGINT)
+            status = server.wait_for_exit()
+    assert "WARNING:  Forced shutdown" in server.lines
+    assert server.lines[-1] == "KeyboardInterrupt: forced shutdown"
+    assert status == -signal.SIGINT  # what Python gives an uncaught KeyboardInterrupt

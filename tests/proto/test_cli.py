@@ -571,7 +571,8 @@ def test_hardening_value_of_the_wrong_type_exits_2(
         result = invoke(["mod:app"], env={envvar: typed}, serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     error_line = result.stderr.splitlines()[-1]
-    assert error_line.startswith(f"Error: Invalid value for '{option}': ")
+    named = f"'{option}'" if source == "option" else f"environment variable '{envvar}'"
+    assert error_line.startswith(f"Error: Invalid value for {named}: ")
     assert kind in error_line
     assert fake_serve.calls == []
 
@@ -588,13 +589,103 @@ def test_option_beats_environment_variable(
     assert fake_serve.config.port == 9001
 
 
-def test_bad_environment_variable_exits_2(fake_serve: FakeServe) -> None:
-    result = invoke(["mod:app"], env={"TRIO_ASGI_PORT": "eighty"}, serve=fake_serve)
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("TRIO_ASGI_PORT", "eighty"), ("TRIO_ASGI_LOG_LEVEL", "loud"), ("TRIO_ASGI_WS", "always")],
+)
+def test_bad_environment_variable_exits_2_naming_the_variable(
+    fake_serve: FakeServe, name: str, value: str
+) -> None:
+    """The user set the variable, not the option: the error names what to fix."""
+    result = invoke(["mod:app"], env={name: value}, serve=fake_serve)
     assert result.exit_code == EXIT_USAGE
     error_line = result.stderr.splitlines()[-1]
-    assert error_line.startswith("Error: Invalid value for '--port': ")
-    assert "'eighty'" in error_line
+    assert error_line.startswith(f"Error: Invalid value for environment variable '{name}': ")
+    assert f"'{value}'" in error_line
+    assert "'--" not in error_line
     assert fake_serve.calls == []
+
+
+def test_bad_option_beside_a_good_environment_variable_names_the_option(
+    fake_serve: FakeServe,
+) -> None:
+    result = invoke(["--port", "eighty", "mod:app"], env={"TRIO_ASGI_WS": "none"}, serve=fake_serve)
+    assert result.stderr.splitlines()[-1].startswith("Error: Invalid value for '--port': ")
+
+
+def test_dash_h_is_help() -> None:
+    result = invoke(["-h"])
+    assert result.exit_code == EXIT_OK
+    assert result.output == invoke(["--help"]).output
+    assert "-h, --help" in result.output
+
+
+@pytest.mark.parametrize(
+    ("app", "suggestion"),
+    [
+        ("examples/hello.py", "--app-dir examples hello:app"),
+        ("examples/hello.py:application", "--app-dir examples hello:application"),
+        ("hello.py", "hello:app"),
+        ("./src/my app/main.py", "--app-dir 'src/my app' main:app"),
+        ("examples/hello", "--app-dir examples hello:app"),
+    ],
+)
+def test_app_given_as_a_path_suggests_app_dir(
+    fake_serve: FakeServe, app: str, suggestion: str
+) -> None:
+    result = invoke([app], serve=fake_serve)
+    assert result.exit_code == EXIT_FAILURE
+    [line] = result.stderr.splitlines()
+    file = app.partition(":")[0]
+    assert line.endswith(f". To serve the file {file}: trio-asgi {suggestion}")
+    assert fake_serve.calls == []
+
+
+def test_app_not_a_path_gets_no_suggestion(fake_serve: FakeServe) -> None:
+    result = invoke(["no_colon"], serve=fake_serve)
+    assert "To serve the file" not in result.stderr
+
+
+@pytest.fixture
+def failing_factory(tmp_path: Path) -> str:
+    name = f"cli_factory_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            def make_app():
+                connect_to_the_database()
+
+            def connect_to_the_database():
+                raise RuntimeError("no database")
+            """
+        )
+    )
+    return f"{name}:make_app"
+
+
+def test_failing_factory_shows_its_traceback_at_debug(
+    fake_serve: FakeServe, failing_factory: str, tmp_path: Path
+) -> None:
+    args = ["--log-level", "debug", "--factory", "--app-dir", str(tmp_path), failing_factory]
+    result = invoke(args, serve=fake_serve)
+    assert result.exit_code == EXIT_FAILURE
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"DEBUG:    Could not load the app {failing_factory!r}"
+    assert "Traceback (most recent call last):" in lines
+    assert '    raise RuntimeError("no database")' in lines  # the factory's own frame
+    assert "RuntimeError: no database" in lines
+    assert lines[-1] == (
+        f"Error: calling factory {failing_factory!r} failed: RuntimeError: no database"
+    )
+
+
+def test_failing_factory_is_one_line_at_info(
+    fake_serve: FakeServe, failing_factory: str, tmp_path: Path
+) -> None:
+    result = invoke(["--factory", "--app-dir", str(tmp_path), failing_factory], serve=fake_serve)
+    assert result.stderr == (
+        f"Error: calling factory {failing_factory!r} failed: RuntimeError: no database\n"
+    )
 
 
 def test_factory_option(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:

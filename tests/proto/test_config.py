@@ -204,6 +204,6 @@ def test_bad_http_parser_mode_names_the_field(mode: object) -> None:
 
 def test_httptools_without_httptools_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "httptools", None)  # what a missing package looks like
-    with pytest.raises(ConfigError, match=r"pip install 'trio-asgi\[fast\]'"):
+    with pytest.raises(ConfigError, match=r"pip install httptools \(or use http='h11'\)"):
         Config(http="httptools")
     assert Config(http="auto").http == "auto"  # auto falls back to h11 instead

@@ -43,8 +43,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"_h11"}),
     frozenset({"_connection"}),
     frozenset({"_interfaces"}),
-    frozenset({"_lifespan", "_importer", "_serve"}),
-    frozenset({"_cli", "__init__", "__main__"}),
+    frozenset({"_lifespan", "_importer", "_standalone", "_serve"}),
+    frozenset({"_cli", "_run", "__init__", "__main__"}),
 )
 
 SANS_IO = frozenset(

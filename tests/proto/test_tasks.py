@@ -25,8 +25,10 @@ ROLE_NAMES = {name for name, value in vars(_tasks).items() if isinstance(value, 
 def _spawn_calls() -> list[tuple[str, ast.Call]]:
     calls = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.parent.name == "_cli":
-            continue  # the command's own tasks sit above serve() (architecture.md draws them)
+        if path.parent.name == "_cli" or path.name == "_standalone.py":
+            # the front ends' own tasks (the command's and trio_asgi.run's, shared in
+            # _standalone.py) sit above serve() (architecture.md draws them)
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Call)

@@ -30,13 +30,9 @@ Exit statuses::
        also a signal that arrives before startup completed (nothing was served)
     4  served and shut down, but the app's lifespan shutdown failed (LifespanShutdownFailure)
 
-The task tree while serving::
-
-    trio.run(_serve_until_signalled)
-    └── nursery
-        ├── _watch_signals        1st SIGINT/SIGTERM: set `shutdown`; 2nd: cancel serve_scope
-        └── (body) serve_scope
-                   └── serve(app, config, shutdown_trigger=shutdown.wait)
+While serving, the command runs ``trio.run(serve_until_signalled, ...)``; that function,
+the signal handling and the stderr logging live in ``trio_asgi._standalone`` (whose docstring
+draws the task tree), shared with :func:`trio_asgi.run`.
 """
 
 from __future__ import annotations
@@ -44,17 +40,17 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 import platform
-import signal
+import shlex
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from pathlib import PurePath
 from types import UnionType
 from typing import (
     Any,
     Final,
     Literal,
-    Protocol,
     TypeVar,
     Union,
     get_args,
@@ -64,6 +60,7 @@ from typing import (
 
 import click
 import trio
+from click.core import ParameterSource
 
 from .._config import Config
 from .._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
@@ -71,7 +68,7 @@ from .._importer import import_app
 from .._logging import format_address
 from .._option import ENVVAR_PREFIX, cli_flag, option_of
 from .._serve import serve
-from .._types import ASGIApp
+from .._standalone import LOG_LEVELS, ServeFunction, log_to_stderr, serve_until_signalled
 from .._version import __version__
 
 __all__ = ["Runtime", "ServeFunction", "main"]
@@ -83,21 +80,9 @@ EXIT_SHUTDOWN_FAILURE: Final = 4
 #: Exit status for every other failure, and for a shutdown forced by a second signal.
 EXIT_FAILURE: Final = 1
 
-_LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug")
-_SERVER_LOGGERS: Final = ("trio_asgi", "trio.serve_listeners")
-
 logger = logging.getLogger("trio_asgi.error")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-class ServeFunction(Protocol):
-    """What the command calls to serve: :func:`trio_asgi.serve`'s signature, as the command
-    uses it."""
-
-    def __call__(
-        self, app: ASGIApp, config: Config, *, shutdown_trigger: Callable[[], Awaitable[Any]]
-    ) -> Awaitable[None]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +100,50 @@ class Runtime:
     """
 
     serve: ServeFunction = serve
+
+
+class _Option(click.Option):
+    """A click option whose bad value, when it came from the environment, is blamed on the
+    variable (``Invalid value for environment variable 'TRIO_ASGI_PORT': ...``): that is
+    what the user has to fix, not a ``--port`` they never typed."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        if (
+            ctx is not None
+            and self.name is not None
+            and ctx.get_parameter_source(self.name) is ParameterSource.ENVIRONMENT
+        ):
+            return f"environment variable {self._envvar_name(ctx)!r}"
+        return super().get_error_hint(ctx)
+
+    def _envvar_name(self, ctx: click.Context) -> str:
+        """The variable the value came from: the option's own ``envvar`` if one is set, else
+        click's automatic ``TRIO_ASGI_<NAME>``."""
+        declared = [self.envvar] if isinstance(self.envvar, str) else list(self.envvar or ())
+        for name in declared:
+            if name in os.environ:
+                return name
+        return f"{ctx.auto_envvar_prefix}_{(self.name or '').upper()}"
+
+
+def _path_hint(app: str) -> str | None:
+    """The arguments that serve APP when it is a file path rather than an import string.
+
+    ``"examples/hello.py"`` gives ``"--app-dir examples hello:app"`` (the attribute, if given
+    after a colon, is kept; else ``app``); ``None`` when APP does not look like a path (no
+    ``.py`` suffix and no ``/``) or its file name is not a module name.
+    """
+    file, _, attribute = app.partition(":")
+    if not (file.endswith(".py") or "/" in file or os.sep in file):
+        return None
+    path = PurePath(file)
+    module = path.stem if path.suffix == ".py" else path.name
+    if not module.isidentifier():
+        return None
+    arguments = f"{module}:{attribute or 'app'}"
+    if str(path.parent) != ".":
+        arguments = f"--app-dir {shlex.quote(str(path.parent))} {arguments}"
+    return arguments
 
 
 def _click_type(hint: object) -> Any:
@@ -158,24 +187,32 @@ def _config_options(command: _F) -> _F:
             settings["type"] = _click_type(hints[field.name])
         if option.show_default is not None:
             settings["show_default"] = option.show_default
-        command = click.option(decl, field.name, help=option.cli_help, **settings)(command)
+        command = click.option(decl, field.name, cls=_Option, help=option.cli_help, **settings)(
+            command
+        )
     return command
 
 
 @click.command(
     "trio-asgi",
-    context_settings={"auto_envvar_prefix": ENVVAR_PREFIX, "show_default": True},
+    context_settings={
+        "auto_envvar_prefix": ENVVAR_PREFIX,
+        "show_default": True,
+        "help_option_names": ["-h", "--help"],
+    },
 )
 @click.argument("app", envvar="TRIO_ASGI_APP")
 @_config_options
 @click.option(
     "--factory",
+    cls=_Option,
     is_flag=True,
     show_envvar=True,
     help="APP names a function that takes no arguments and returns the app.",
 )
 @click.option(
     "--app-dir",
+    cls=_Option,
     type=click.Path(exists=True, file_okay=False),
     default=".",
     show_envvar=True,
@@ -183,7 +220,8 @@ def _config_options(command: _F) -> _F:
 )
 @click.option(
     "--log-level",
-    type=click.Choice(_LOG_LEVELS, case_sensitive=False),
+    cls=_Option,
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="info",
     show_envvar=True,
     help="Level of the server's log messages on stderr.",
@@ -218,19 +256,25 @@ def cli(
         raise click.UsageError(str(exc), ctx) from exc
     runtime = ctx.find_object(Runtime) or Runtime()
 
-    with _log_to_stderr(log_level):
+    with log_to_stderr(log_level):
         sys.path.insert(0, app_dir)
         try:
             asgi_app = import_app(app, factory=factory)
         except AppImportError as exc:
-            raise click.ClickException(str(exc)) from exc
+            # The cause (a factory's own exception, say) with its traceback, for debugging.
+            logger.debug("Could not load the app %r", app, exc_info=exc)
+            message = str(exc)
+            hint = _path_hint(app)
+            if hint is not None:
+                message += f". To serve the file {app.partition(':')[0]}: trio-asgi {hint}"
+            raise click.ClickException(message) from exc
 
         # What is alive now (the modules, the app) lives as long as the process: take it out
         # of the cyclic garbage collector's full collections, which otherwise walk all of it
         # every few thousand requests and show as tail latency (docs/performance.md).
         gc.freeze()
         try:
-            graceful = trio.run(_serve_until_signalled, runtime.serve, asgi_app, config)
+            graceful = trio.run(serve_until_signalled, runtime.serve, asgi_app, config)
         except AppImportError as exc:  # from serve(): the app fits no --interface
             raise click.ClickException(str(exc)) from exc
         except LifespanFailure as exc:
@@ -250,48 +294,6 @@ def main() -> None:
     cli()
 
 
-async def _serve_until_signalled(serve: ServeFunction, app: ASGIApp, config: Config) -> bool:
-    """Serve until SIGINT or SIGTERM, then shut down; True if gracefully, False if forced.
-
-    Error handling:
-        :class:`~trio_asgi.AppImportError`, :class:`~trio_asgi.LifespanFailure`,
-        :class:`~trio_asgi.LifespanShutdownFailure` and :class:`OSError` from :func:`serve`
-        are re-raised outside the nursery, so they
-        reach the caller bare, not in an ``ExceptionGroup``.
-    """
-    shutdown = trio.Event()
-    failure: AppImportError | LifespanFailure | LifespanShutdownFailure | OSError | None = None
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            with trio.CancelScope() as serve_scope:
-                nursery.start_soon(_watch_signals, signals, shutdown, serve_scope)
-                try:
-                    await serve(app, config, shutdown_trigger=shutdown.wait)
-                except (AppImportError, LifespanFailure, LifespanShutdownFailure, OSError) as exc:
-                    failure = exc
-                finally:
-                    nursery.cancel_scope.cancel()  # the watcher is done too
-    if failure is not None:
-        raise failure
-    return not serve_scope.cancel_called  # only the watcher cancels it
-
-
-async def _watch_signals(
-    signals: AsyncIterator[int],
-    shutdown: trio.Event,
-    serve_scope: trio.CancelScope,
-) -> None:
-    """First signal: start the graceful shutdown. Second signal: cancel serving at once."""
-    async for _ in signals:
-        if not shutdown.is_set():
-            logger.info("Shutting down gracefully (press CTRL+C again to force)")
-            shutdown.set()
-        else:
-            logger.warning("Forced shutdown")
-            serve_scope.cancel()
-            return
-
-
 class _StartupFailure(click.ClickException):
     """``Error: application startup failed: ...`` on stderr, exit status 3."""
 
@@ -302,35 +304,3 @@ class _ShutdownFailure(click.ClickException):
     """``Error: application shutdown failed: ...`` on stderr, exit status 4."""
 
     exit_code = EXIT_SHUTDOWN_FAILURE
-
-
-class _LevelPrefixFormatter(logging.Formatter):
-    """``INFO:     message``: the level and a colon, padded to one width, as uvicorn."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname + ':':<9} {record.message}"
-
-
-@contextmanager
-def _log_to_stderr(level: str) -> Iterator[None]:
-    """Send the ``trio_asgi`` loggers to stderr at ``level`` while the block runs.
-
-    The handler is removed and the logger restored afterwards, so calling the command more
-    than once in one process (as tests do) leaves nothing behind.
-    """
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LevelPrefixFormatter())
-    # Ours, and trio's accept loop, which logs running out of file descriptors (EMFILE).
-    loggers = [logging.getLogger(name) for name in _SERVER_LOGGERS]
-    saved = [(logger.level, logger.propagate) for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(handler)
-        logger.setLevel(level.upper())
-        logger.propagate = False
-    try:
-        yield
-    finally:
-        for logger, (saved_level, saved_propagate) in zip(loggers, saved, strict=True):
-            logger.removeHandler(handler)
-            logger.setLevel(saved_level)
-            logger.propagate = saved_propagate

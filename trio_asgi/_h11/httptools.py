@@ -126,7 +126,7 @@ class HttptoolsParser:
 
     def __init__(self, max_header_size: int) -> None:
         if not HAVE_HTTPTOOLS:  # pragma: no cover - Config refuses http="httptools" first
-            raise ImportError("the httptools parser needs httptools: pip install 'trio-asgi[fast]'")
+            raise ImportError("the httptools parser needs httptools: pip install httptools")
         self._max_header_size = max_header_size
         self._buffer = bytearray()  # received, not yet parsed: trailing_data
         self._closed = False  # the client sent EOF
