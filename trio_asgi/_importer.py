@@ -8,8 +8,8 @@ Rules of this module:
 * An error raised *inside* the user's module while it is being imported (a ``SyntaxError``, an
   ``ImportError`` for some other module, any exception) propagates unchanged, so its traceback
   points at the user's own bug instead of at us.
-* The app is taken as an ASGI 3 callable, ``await app(scope, receive, send)``. No ASGI 2 or
-  WSGI adapters: anything callable is accepted and handed to the server as is.
+* Anything callable is accepted; ``serve()`` decides how to call it (ASGI 3, ASGI 2 or WSGI:
+  ``_interfaces.adapt``, from ``Config.interface``).
 """
 
 from __future__ import annotations

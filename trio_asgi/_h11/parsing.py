@@ -5,7 +5,7 @@ and pulls events from it; it never sees which parser runs:
 
 - :class:`H11Parser` wraps ``h11.Connection`` (the default and the reference).
 - :class:`~trio_asgi._h11.httptools.HttptoolsParser` wraps ``httptools`` (llhttp, in C),
-  installed with the ``trio-asgi[fast]`` extra.
+  installed with the ``fast`` extra (``pip install httptools``).
 
 Responses are not the parser's business: :mod:`trio_asgi._h11.response` writes them, the same
 way for both. Events, in the order a request gives them (RFC 9112 sections 2-7)::
