@@ -619,3 +619,23 @@ async def test_flask_stream_stops_when_the_client_leaves(nursery: trio.Nursery) 
     with trio.fail_after(TIMEOUT):
         await server.shutdown()
     assert adapter.limiter.borrowed_tokens == 0
+
+
+def test_the_flask_example_runs_with_the_command_written_in_it(
+    http_parser: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .test_asgi2 import command_of
+    from .test_cli import EXIT_OK, REPO_ROOT, ServerProcess
+
+    command = command_of(EXAMPLES / "flask_app.py")
+    assert command == ["trio-asgi", "--app-dir", "examples", "--interface", "wsgi", "flask_app:app"]
+    monkeypatch.chdir(REPO_ROOT)  # the command is written to run from the repository root
+    with ServerProcess(*command[1:], "--port", "0", "--http", http_parser) as server:
+        port = server.wait_for_port()
+        response = httpx.get(f"http://127.0.0.1:{port}/hello/trio", timeout=15)
+        assert response.json() == {"hello": "trio"}
+        streamed = httpx.get(f"http://127.0.0.1:{port}/count?to=3", timeout=15)
+        assert streamed.text.splitlines() == ["0 of 3", "1 of 3", "2 of 3"]
+        server.proc.terminate()
+        assert server.wait_for_exit() == EXIT_OK
+    assert not any("Traceback" in line for line in server.lines)
