@@ -11,15 +11,16 @@ response is framed by HTTP/1.1's :class:`~trio_asgi._h11.response.ResponseWriter
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import trio
 
 from .._app import call_app
 from .._errors import ClientDisconnected, UnexpectedMessage
-from .._logging import error_logger, log_access
+from .._logging import error_logger, format_address, log_access
 from .._net.transport import Transport
 from .._types import Address, ASGIApp, Message
 from .messages import FramingError, check_message_type, check_response_body, check_response_start
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from .._config import Config
 
 __all__ = ["CycleOwner", "ExchangeSettings", "RequestCycle", "ResponseFraming"]
+
+_NO_LIMIT: Final = math.inf  # request_timeout off: no deadline is set
+_INTERNAL_SERVER_ERROR: Final = 500  # an app that failed before its response went out
+_GATEWAY_TIMEOUT: Final = 504  # request_timeout fired before (RFC 9110 section 15.6.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +45,15 @@ class ExchangeSettings:
         max_request_body_size: bytes of request body accepted, or None for no limit (413).
         body_read_timeout: seconds one ``receive()`` waits for body bytes (then 408).
         disconnect_timeout: seconds an app may run on after its client left.
+        request_timeout: seconds the app call may take to complete its response (then it
+            is cancelled: 504, or an abort); ``math.inf``: no limit.
         access_log: whether a completed response is logged to ``trio_asgi.access``.
     """
 
     max_request_body_size: int | None
     body_read_timeout: float
     disconnect_timeout: float
+    request_timeout: float
     access_log: bool
 
     @classmethod
@@ -54,6 +62,7 @@ class ExchangeSettings:
             max_request_body_size=config.max_request_body_size,
             body_read_timeout=config.body_read_timeout,
             disconnect_timeout=config.disconnect_timeout,
+            request_timeout=config.request_timeout,
             access_log=config.access_log,
         )
 
@@ -121,7 +130,11 @@ class RequestCycle:
 
     Attributes:
         scope: the ``http`` connection scope.
-        cancel_scope: the app task's cancel scope; its deadline is set when the client leaves.
+        cancel_scope: the app task's cancel scope. Its deadline is ``timeout_at`` from the
+            start, lifted once the response is complete, and lowered to the disconnect grace
+            when the client leaves first (whichever is earlier wins).
+        timeout_at: the ``trio.current_time()`` at which ``request_timeout`` cancels the app
+            if its response is not complete by then; ``math.inf``: no request timeout.
         disconnected: the client is gone as far as ``receive()`` is concerned.
         response_started: the app sent ``http.response.start``.
         response_complete: the final body chunk has been handed to the socket.
@@ -135,6 +148,7 @@ class RequestCycle:
         "_head_pending",
         "_headers",
         "_settings",
+        "_stray_disconnect_warned",
         "_waiter",
         "_writer",
         "buffered",
@@ -150,6 +164,7 @@ class RequestCycle:
         "scope",
         "started_at",
         "status",
+        "timeout_at",
     )
 
     def __init__(
@@ -163,7 +178,13 @@ class RequestCycle:
         self._settings = settings
         self.request = request
         self.scope = scope
-        self.cancel_scope = trio.CancelScope()
+        timeout = settings.request_timeout
+        if timeout == _NO_LIMIT:  # the default: nothing to set
+            self.timeout_at = timeout
+            self.cancel_scope = trio.CancelScope()
+        else:
+            self.timeout_at = trio.current_time() + timeout
+            self.cancel_scope = trio.CancelScope(deadline=self.timeout_at)
         self.started_at = time.perf_counter()
         self._body: list[bytes] = []
         self.buffered = 0  # bytes of body waiting for receive()
@@ -181,12 +202,28 @@ class RequestCycle:
         self.framing_failed = False  # the body broke its Content-Length: abort, do not answer
         self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
         self._waiter: trio.Event | None = None
+        self._stray_disconnect_warned = False
 
     def describe(self) -> str:
         """The request for a log line: ``"GET /path?query"``, quotes included."""
+        return f'"{self._request_line()}"'
+
+    def _request_line(self) -> str:
         request = self.request
         method = request.method.decode("ascii", "replace")
-        return f'"{method} {request.target.decode("ascii", "replace")}"'
+        return f"{method} {request.target.decode('ascii', 'replace')}"
+
+    @property
+    def timed_out(self) -> bool:
+        """``request_timeout`` fired before the response was complete: the cancel scope was
+        cancelled by the deadline :attr:`timeout_at` (not by an earlier disconnect grace,
+        and not lifted by a complete response)."""
+        scope = self.cancel_scope
+        return (
+            self.timeout_at != _NO_LIMIT
+            and scope.cancel_called
+            and scope.deadline == self.timeout_at
+        )
 
     # -- fed by the reader task (synchronous) ------------------------------------------
 
@@ -214,8 +251,11 @@ class RequestCycle:
     def disconnect(self) -> None:
         """The client went away: ``receive()`` reports it and the app's grace period starts.
 
-        Once the response is complete there is nothing left to cut short: an app that runs
-        on (background work after the response) is not given a deadline.
+        The grace deadline replaces the request timeout's only if it is earlier; after the
+        request timeout fired, the app is already cancelled and the connection is aborted
+        once it returns (no 504 is written to a client that left). Once the response is
+        complete there is nothing left to cut short: an app that runs on (background work
+        after the response) is not given a deadline.
         """
         if self.disconnected:
             return
@@ -303,13 +343,21 @@ class RequestCycle:
         The response head is held until the first body message, then written together with
         it. Each body message returns once its bytes are handed to the socket.
 
+        A stray ``http.disconnect`` after the response is complete (tutorial apps send
+        one) is ignored with one WARNING per request: the response is complete, and the ASGI
+        HTTP spec 2.5 ("Response Body") says that then "any further messages on the channel
+        will be ignored". Before that, ``http.disconnect`` is an error like any message type
+        ``send()`` does not take: it is a ``receive`` event (spec 2.5, "Disconnect"), and
+        the ASGI spec ("Error Handling") says an event with an unknown ``type`` "should
+        raise an exception out of the ``send`` awaitable".
+
         Raises:
             ClientDisconnected: the connection is closed (an ``OSError``, spec 2.4).
             InvalidMessage: the message is not a dict with a known ``type``, or its keys have
                 the wrong types or values.
             UnexpectedMessage: the message is not allowed now (body before start, anything
-                after the response completed, a body longer or shorter than the declared
-                ``Content-Length``).
+                but a stray ``http.disconnect`` after the response completed, a body longer
+                or shorter than the declared ``Content-Length``).
         """
         message_type = check_message_type(message)
         if message_type == "http.response.body":
@@ -338,6 +386,14 @@ class RequestCycle:
             self._head_pending = True
             self.response_started = True
             self.status = status
+        elif message_type == "http.disconnect" and self.response_complete:
+            if not self._stray_disconnect_warned:
+                self._stray_disconnect_warned = True
+                error_logger.warning(
+                    "ASGI app sent 'http.disconnect' after its response to %s; ignored "
+                    "(it is a receive event: the server sends it, the app never needs to)",
+                    self.describe(),
+                )
         else:
             expected = "'http.response.body'" if self.response_started else "'http.response.start'"
             raise UnexpectedMessage(f"Expected ASGI message {expected}, but got {message_type!r}.")
@@ -377,6 +433,10 @@ class RequestCycle:
                 raise
         if not more_body:
             self.response_complete = True
+            if self.timeout_at != _NO_LIMIT and not self.disconnected:
+                # The response is complete: request_timeout no longer applies, and an app
+                # that runs on (background work after its response) is not cut short.
+                self.cancel_scope.deadline = math.inf
             self.wake()
             self.log_access(self.status)
             # Synchronous on purpose: an app cancelled inside this send() (a disconnect
@@ -388,9 +448,9 @@ class RequestCycle:
     async def run_app(self, app: ASGIApp) -> None:
         """The app task's body: ``app(scope, receive, send)`` through the one app boundary
         (:func:`~trio_asgi._app.call_app`), in :attr:`cancel_scope`. A response the app
-        left incomplete is replaced by an error response if none of it went out, else the
-        connection is aborted (ASGI HTTP spec: a server answers 500 for an app that fails
-        before responding)."""
+        left incomplete is replaced by an error response if none of it went out (500, or
+        504 when ``request_timeout`` cut it short), else the connection is aborted (ASGI
+        HTTP spec: a server answers 500 for an app that fails before responding)."""
         error = await call_app(
             app,
             self.scope,
@@ -410,21 +470,33 @@ class RequestCycle:
 
     def replacement_status(self, error: Exception | None) -> int | None:
         """The app returned (``error``: what it raised, already logged) without completing
-        its response: the status of the error response to send instead (500, or the
-        status a broken request body called for), or None if the response cannot be
-        replaced (part of it is out, or the client is gone) and the connection must be
-        aborted. Logs an app that returned without an error and without responding.
+        its response: the status of the error response to send instead (500; 504 if
+        ``request_timeout`` cancelled it; or the status a broken request body called for,
+        which came first), or None if the response cannot be replaced (part of it is out,
+        or the client is gone) and the connection must be aborted. Logs an app that
+        returned without an error and without responding, and a request that timed out
+        (once, at WARNING: ``Request timed out after 5 s: GET /slow from 127.0.0.1:5000``).
         """
         conn = self._conn
+        timed_out = self.timed_out
         gone = self.disconnected or self.protocol_error is not None
-        if error is None and not (gone or self.cancel_scope.cancelled_caught):
+        if timed_out:
+            error_logger.warning(
+                "Request timed out after %g s: %s from %s",
+                self._settings.request_timeout,
+                self._request_line(),
+                format_address(conn.client),
+            )
+        elif error is None and not (gone or self.cancel_scope.cancelled_caught):
             if self.response_started:
                 error_logger.error("ASGI callable returned without completing response.")
             else:
                 error_logger.error("ASGI callable returned without starting response.")
         if self.disconnected or conn.transport.broken or conn.response_begun or self.framing_failed:
             return None
-        return 500 if self.protocol_error is None else self.protocol_error.error_status_hint
+        if self.protocol_error is not None:
+            return self.protocol_error.error_status_hint
+        return _GATEWAY_TIMEOUT if timed_out else _INTERNAL_SERVER_ERROR
 
     def log_access(self, status: int) -> None:
         """One access-log line for this request's response (if the access log is on)."""
