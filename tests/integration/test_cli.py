@@ -374,7 +374,11 @@ trio.run(trio_asgi.serve, app, trio_asgi.Config(port=0))
 
 def test_keyboard_interrupt_through_trio_run_serve_is_one_plain_exception() -> None:
     with ServerProcess(env={"PYTHONPATH": str(APPS_DIR)}, python=("-c", TRIO_RUN_SERVE)) as server:
-        server.wait_for_port()
+        port = server.wait_for_port()
+        # Answered: the accept loops run. (A SIGINT in the moment between the "Listening on"
+        # line and their first step ends trio.run before they ever ran: Python then warns
+        # that their coroutines were never awaited.)
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT).status_code == 200
         server.proc.send_signal(signal.SIGINT)
         status = server.wait_for_exit()
     # What Python gives an uncaught KeyboardInterrupt: killed by SIGINT.
