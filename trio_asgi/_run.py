@@ -39,7 +39,8 @@ def run(
     Inside your own Trio program, use :func:`~trio_asgi.serve`, the building block.
 
     Args:
-        app: the ASGI 3 application, or an import string ``"module:attribute"`` naming it
+        app: the application (ASGI 3, ASGI 2 or WSGI, as ``interface`` says; ``"auto"``
+            tells them apart), or an import string ``"module:attribute"`` naming it
             (imported as the command does, from ``sys.path`` as it is).
         config: the settings; give either ``config`` or ``settings``, not both.
         log_level: ``"critical"``, ``"error"``, ``"warning"``, ``"info"`` (the default) or
