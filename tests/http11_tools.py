@@ -82,6 +82,20 @@ async def start_connection(
     return Served(client, connection, context, done)
 
 
+class WaitsUntilCancelled:
+    """An ASGI app that waits for ever; ``cancelled_at`` gets the (trio) time its task was
+    cancelled, once per call."""
+
+    def __init__(self) -> None:
+        self.cancelled_at: list[float] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.cancelled_at.append(trio.current_time())
+
+
 def deadlock_guard(nursery: trio.Nursery, seconds: float = 1000.0) -> None:
     """Fail the test if it is still running after ``seconds`` of (virtual) time.
 

@@ -18,6 +18,7 @@ from trio_asgi._h11.reader import LINGER_TIMEOUT
 from ..helpers import H11Client, hello_app, read_until_eof
 from ..http11_tools import (
     START_200,
+    WaitsUntilCancelled,
     deadlock_guard,
     error_records,
     finish,
@@ -171,13 +172,7 @@ async def test_app_ignoring_disconnect_is_cancelled_after_disconnect_timeout(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     deadlock_guard(nursery)
-    cancelled_at: list[float] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        try:
-            await trio.sleep_forever()
-        finally:
-            cancelled_at.append(trio.current_time())
+    app = WaitsUntilCancelled()
 
     served = await start_connection(nursery, app, disconnect_timeout=7.5)
     await served.client.send_all(raw_request())
@@ -185,7 +180,7 @@ async def test_app_ignoring_disconnect_is_cancelled_after_disconnect_timeout(
     closed_at = trio.current_time()
     await served.client.aclose()
     await served.done.wait()
-    [cancelled] = cancelled_at
+    [cancelled] = app.cancelled_at
     assert cancelled - closed_at == pytest.approx(7.5)
     assert error_records(caplog) == []
 

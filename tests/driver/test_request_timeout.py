@@ -20,6 +20,7 @@ from wsproto.events import TextMessage
 from ..helpers import H11Client, read_until_eof
 from ..http11_tools import (
     START_200,
+    WaitsUntilCancelled,
     deadlock_guard,
     error_records,
     finish,
@@ -48,13 +49,7 @@ async def test_app_that_has_not_started_its_response_gets_504_once_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     deadlock_guard(nursery)
-    cancelled_at: list[float] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        try:
-            await trio.sleep_forever()
-        finally:
-            cancelled_at.append(trio.current_time())
+    app = WaitsUntilCancelled()
 
     served = await start_connection(nursery, app, request_timeout=TIMEOUT)
     started = trio.current_time()
@@ -63,7 +58,7 @@ async def test_app_that_has_not_started_its_response_gets_504_once_logged(
     [response] = parse_responses(raw)
     assert response.status == 504
     assert response.header(b"connection") == b"close"
-    assert cancelled_at == [pytest.approx(started + TIMEOUT)]
+    assert app.cancelled_at == [pytest.approx(started + TIMEOUT)]
     await finish(served)
     [record] = timeout_records(caplog)
     assert record.levelno == logging.WARNING
@@ -198,13 +193,7 @@ async def test_an_earlier_disconnect_grace_wins_over_the_timeout(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     deadlock_guard(nursery)
-    cancelled_at: list[float] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        try:
-            await trio.sleep_forever()
-        finally:
-            cancelled_at.append(trio.current_time())
+    app = WaitsUntilCancelled()
 
     served = await start_connection(nursery, app, request_timeout=TIMEOUT, disconnect_timeout=1.0)
     await served.client.send_all(raw_request())
@@ -212,7 +201,7 @@ async def test_an_earlier_disconnect_grace_wins_over_the_timeout(
     left_at = trio.current_time()
     await served.client.aclose()
     await served.done.wait()
-    assert cancelled_at == [pytest.approx(left_at + 1.0)]  # before the timeout (t = 5)
+    assert app.cancelled_at == [pytest.approx(left_at + 1.0)]  # before the timeout (t = 5)
     assert timeout_records(caplog) == []
     assert error_records(caplog) == []
 
@@ -221,13 +210,7 @@ async def test_timeout_earlier_than_the_disconnect_grace_writes_no_504_to_a_gone
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     deadlock_guard(nursery)
-    cancelled_at: list[float] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        try:
-            await trio.sleep_forever()
-        finally:
-            cancelled_at.append(trio.current_time())
+    app = WaitsUntilCancelled()
 
     served = await start_connection(nursery, app, request_timeout=TIMEOUT, disconnect_timeout=60.0)
     started = trio.current_time()
@@ -235,7 +218,7 @@ async def test_timeout_earlier_than_the_disconnect_grace_writes_no_504_to_a_gone
     await trio.sleep(1)
     await served.client.aclose()
     await served.done.wait()
-    assert cancelled_at == [pytest.approx(started + TIMEOUT)]
+    assert app.cancelled_at == [pytest.approx(started + TIMEOUT)]
     assert len(timeout_records(caplog)) == 1
     assert not [r for r in caplog.records if r.name == "trio_asgi.access"]  # no 504 sent
 
