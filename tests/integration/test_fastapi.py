@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from starlette.requests import ClientDisconnect
 from trio_websocket import open_websocket_url
 
 from ..helpers import RunningServer, error_records, start_server
@@ -113,9 +112,8 @@ async def test_json_body_in_and_out_and_the_background_task_after_the_response(
     assert refused.status_code == 422
 
 
-async def test_streaming_response_generator_is_closed_when_the_client_leaves(
-    server: RunningServer, probe: Probe, caplog: pytest.LogCaptureFixture
-) -> None:
+async def leave_the_stream(server: RunningServer, probe: Probe) -> bytes:
+    """Read ``/ticks`` until ``tick 2``, reset the connection, wait for the stream's end."""
     with trio.fail_after(TIMEOUT):
         stream = await trio.open_tcp_stream(server.host, server.port)
         await stream.send_all(b"GET /ticks HTTP/1.1\r\nHost: test\r\n\r\n")
@@ -126,12 +124,28 @@ async def test_streaming_response_generator_is_closed_when_the_client_leaves(
         stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         await stream.aclose()
         await probe.stream_ended.wait()
+    return received
+
+
+async def test_streaming_response_generator_is_closed_when_the_client_leaves(
+    server: RunningServer, probe: Probe
+) -> None:
+    received = await leave_the_stream(server, probe)
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"transfer-encoding: chunked\r\n" in received.lower()
     assert probe.stream_chunks[0] >= 3
-    # Starlette turns send()'s ClientDisconnected into its own ClientDisconnect (not an
-    # OSError), which the server logs today as an app error; see docs/frameworks.md.
-    assert [type(r.exc_info[1]) for r in error_records(caplog) if r.exc_info] == [ClientDisconnect]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Starlette turns send()'s ClientDisconnected into its own ClientDisconnect (not an "
+    "OSError) and trio_asgi/_app.py logs that at ERROR (see the report)",
+)
+async def test_a_client_leaving_a_stream_logs_no_error(
+    server: RunningServer, probe: Probe, caplog: pytest.LogCaptureFixture
+) -> None:
+    await leave_the_stream(server, probe)
+    assert error_records(caplog) == []
 
 
 async def test_websocket_route_greets_with_lifespan_state_and_echoes(
