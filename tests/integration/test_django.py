@@ -75,11 +75,6 @@ async def test_plain_view_streaming_view_and_static_css(
     assert error_records(caplog) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trio_asgi/_interfaces/pep3333.py passes Django's ' csrftoken=...' Set-Cookie value "
-    "with its leading space on, and the response writer refuses it: 500 (see the report)",
-)
 async def test_admin_login_page_shows_the_login_form(
     server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:

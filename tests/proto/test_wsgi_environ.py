@@ -193,6 +193,14 @@ def test_start_response_sets_status_and_headers() -> None:
     assert start.headers == [(b"X-A", b"\xe9")]
 
 
+def test_start_response_strips_whitespace_around_header_values() -> None:
+    # Django's WSGIHandler sends cookies as ("Set-Cookie", " name=value") (RFC 9110 5.5:
+    # the whitespace is not part of the value).
+    start = ResponseStart(lambda data: None)
+    start.start_response("200 OK", [("Set-Cookie", " a=b"), ("X-B", "c \t")])
+    assert start.headers == [(b"Set-Cookie", b"a=b"), (b"X-B", b"c")]
+
+
 def test_a_second_start_response_needs_exc_info() -> None:
     start = ResponseStart(lambda data: None)
     start.start_response("200 OK", [])

@@ -291,7 +291,9 @@ def _encode_headers(headers: object) -> list[tuple[bytes, bytes]]:
         ):
             raise InvalidMessage(f"WSGI response header must be a (str, str) tuple: {pair!r}")
         try:
-            encoded.append((pair[0].encode("latin-1"), pair[1].encode("latin-1")))
+            # Whitespace around a field value is not part of it (RFC 9110 5.5); Django's
+            # cookies come as ("Set-Cookie", " name=value"), as gunicorn serves them.
+            encoded.append((pair[0].encode("latin-1"), pair[1].strip(" \t").encode("latin-1")))
         except UnicodeEncodeError:
             raise InvalidMessage(f"WSGI response header is not latin-1: {pair!r}") from None
     return encoded
