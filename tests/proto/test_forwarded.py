@@ -264,6 +264,9 @@ CASES = {
         fwd('for="[2001:db8:cafe::17]:4711"'), ("2001:db8:cafe::17", 4711)
     ),
     "fwd: quoted ipv6 without a port": Case(fwd('For="[2001:DB8::1]"'), ("2001:db8::1", 0)),
+    "fwd: quoted ipv6 without brackets (lenient)": Case(
+        fwd('for="2001:db8::1"'), ("2001:db8::1", 0)
+    ),
     "fwd: quoted ipv4 with a port": Case(fwd('for="192.0.2.43:47011"'), ("192.0.2.43", 47011)),
     "fwd: obfuscated port is 0": Case(fwd('for="192.0.2.43:_p1"'), ("192.0.2.43", 0)),
     "fwd: for=unknown is no client": Case(fwd("for=unknown;proto=https"), None, scheme="https"),

@@ -20,13 +20,15 @@ The rules kept (issue 12, "Proxies"):
 3. The client is found by walking the list (``Forwarded`` elements, or ``X-Forwarded-For``
    entries, several lines joined with ``,`` in order) from the right, skipping entries that
    are trusted proxies: the first untrusted entry is the client; never simply the left-most,
-   which anyone can write. If every entry is trusted (``*``, or a chain of trusted proxies),
-   the left-most is the client.
+   which anyone can write. If every entry is trusted (a chain of trusted proxies), the
+   left-most is the client; with ``*`` every entry is trusted, unknown ones too, so the
+   left-most is always the client. The host is given in canonical form (``2001:db8::1``).
 4. ``for=`` (RFC 7239 section 6): an IPv4 address, a bracketed IPv6 address (quoted, since
-   ``[``, ``]`` and ``:`` are not token characters), each with an optional ``:port``;
-   ``unknown`` or an obfuscated identifier (``_hidden``, section 6.3) make ``client`` None
-   (the proxy says the client is not known, so the scope does not name the proxy instead);
-   an element with no ``for=`` leaves ``client`` as the connection's.
+   ``[``, ``]`` and ``:`` are not token characters, so an unquoted ``for=1.2.3.4:80`` is
+   malformed; a quoted IPv6 address without brackets is accepted), each with an optional
+   ``:port``; ``unknown`` or an obfuscated identifier (``_hidden``, section 6.3) make
+   ``client`` None (the proxy says the client is not known, so the scope does not name the
+   proxy instead); an element with no ``for=`` leaves ``client`` as the connection's.
 5. The client port is the one the header gives (``Forwarded``'s ``node-port``, or an
    ``X-Forwarded-For`` entry written ``1.2.3.4:5678`` / ``[2001:db8::1]:5678`` as some load
    balancers send), else ``0``: uvicorn's convention for an address without a port (its
@@ -46,13 +48,21 @@ The rules kept (issue 12, "Proxies"):
 9. Malformed values never raise: the header is ignored (a malformed ``Forwarded`` falls back
    to the ``X-Forwarded-*`` headers) and the result carries a note for one debug line.
 
+A trusted proxy must set or remove every one of these headers that it does not want a
+client to write: one that only appends to ``X-Forwarded-For`` passes a client's own
+``Forwarded`` header through, and that one takes precedence (docs/deployment.md says how).
+
 Speed: :func:`resolve_forwarded` runs for every request when proxy headers are on. With no
 proxy header present it is one pass over the header names with a set lookup each, and
 returns None without allocating; the trust check runs only once a proxy header is seen.
+Canonical IPv4 text is recognised by one regular expression, never parsed by
+:mod:`ipaddress`; other address texts are parsed once and remembered
+(:data:`PARSE_CACHE_SIZE` of them).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -64,6 +74,7 @@ from .._types import Address
 
 __all__ = [
     "DEFAULT_FORWARDED_ALLOW_IPS",
+    "PARSE_CACHE_SIZE",
     "Forwarded",
     "TrustedProxies",
     "resolve_forwarded",
@@ -72,6 +83,9 @@ __all__ = [
 #: ``Config.forwarded_allow_ips``'s default: the loopback addresses, where a proxy on the
 #: same host connects from.
 DEFAULT_FORWARDED_ALLOW_IPS: Final = "127.0.0.1,::1"
+
+#: Address texts whose parse is remembered (about 200 bytes each: 1024 is some 200 KiB).
+PARSE_CACHE_SIZE: Final = 1024
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -178,11 +192,8 @@ class TrustedProxies:
             return True
         if not self.networks and _IPV4.fullmatch(peer_host):
             return False  # a canonical IPv4 address not given: no need to parse it
-        try:
-            address = ipaddress.ip_address(peer_host)
-        except ValueError:
-            return False
-        return self._trusts_address(address)
+        parsed = _parse_ip(peer_host)
+        return parsed is not None and self._trusts_parsed(*parsed)
 
     def _trusts_canonical(self, host: str) -> bool:
         """:meth:`trusts` for a host already in canonical form (``*`` not looked at)."""
@@ -190,14 +201,17 @@ class TrustedProxies:
             return True
         if not self.networks and not host.startswith("::ffff:"):
             return False
-        return self._trusts_address(ipaddress.ip_address(host))
+        parsed = _parse_ip(host)
+        return parsed is not None and self._trusts_parsed(*parsed)
 
-    def _trusts_address(self, address: _IPAddress) -> bool:
+    def _trusts_parsed(self, address: _IPAddress, canonical: str) -> bool:
         """Whether an address is one given or in a network given (``*`` not looked at)."""
+        if canonical in self.addresses:
+            return True
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
-        if _canonical(address) in self.addresses:
-            return True
+            if _canonical(address) in self.addresses:
+                return True
         return any(address in network for network in self.networks)
 
 
@@ -427,15 +441,27 @@ def _parse_node(text: str, *, forwarded: bool) -> Address | str | None:
         if text.startswith("["):
             return None  # brackets are for IPv6 only
     else:
-        try:  # IPv6: every IPv4 form ipaddress takes is the one _IPV4 matches
-            host = _canonical(ipaddress.ip_address(host))
-        except ValueError:
+        parsed = _parse_ip(host)  # IPv6: every IPv4 form ipaddress takes is what _IPV4 matches
+        if parsed is None:
             return None
+        host = parsed[1]
     if not port_text or (forwarded and _OBFUSCATED.fullmatch(port_text)):
         return host, 0
     if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
         return None
     return host, int(port_text)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_ip(text: str) -> tuple[_IPAddress, str] | None:
+    """``(address, canonical string)``, or None if ``text`` is not an IP address. Cached:
+    the ipaddress module takes microseconds for an IPv6 address, and the same clients and
+    proxies come back request after request; a flood of new addresses only evicts."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return address, _canonical(address)
 
 
 def _parse_address(entry: str) -> _IPAddress:
