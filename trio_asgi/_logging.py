@@ -15,20 +15,41 @@ import time
 from email.utils import formatdate
 from typing import Final
 
-from ._types import Address
+from ._types import Address, ListenAddress, UnixAddress
 
-__all__ = ["DateHeader", "access_logger", "error_logger", "format_address", "log_access"]
+__all__ = [
+    "DateHeader",
+    "access_logger",
+    "display_url",
+    "error_logger",
+    "format_address",
+    "log_access",
+]
 
 error_logger: Final = logging.getLogger("trio_asgi.error")
 access_logger: Final = logging.getLogger("trio_asgi.access")
 
 
-def format_address(address: Address | None) -> str:
-    """``"host:port"`` (``"[::1]:8000"`` for IPv6), or ``"-"`` when there is no address."""
+def format_address(address: tuple[str, int | None] | None) -> str:
+    """``"host:port"`` (``"[::1]:8000"`` for IPv6), ``"unix:/run/app.sock"`` for a Unix
+    socket's ``(path, None)`` (the ASGI ``server`` form, a ``UnixAddress``), or ``"-"`` when
+    there is no address."""
     if address is None:
         return "-"
     host, port = address
+    if port is None:
+        return f"unix:{host}"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def display_url(address: ListenAddress, scheme: str) -> str:
+    """Where a listener is reached, in a form a user can paste: ``"http://127.0.0.1:8000"``,
+    ``"https://[::1]:8443"`` for TCP (``scheme`` is ``"http"`` or ``"https"``),
+    ``"unix:/run/app.sock"`` for a Unix socket (curl: ``--unix-socket /run/app.sock``),
+    whatever the scheme."""
+    if isinstance(address, UnixAddress):
+        return format_address(address)
+    return f"{scheme}://{format_address(address)}"
 
 
 def log_access(

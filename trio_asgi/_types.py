@@ -15,6 +15,7 @@ __all__ = [
     "Scope",
     "Send",
     "TCPAddress",
+    "UnixAddress",
 ]
 
 #: The connection scope: ``{"type": "http", "path": "/", ...}``.
@@ -45,10 +46,26 @@ class TCPAddress(NamedTuple):
     port: int
 
 
-#: One listening socket's address, as ``serve()`` reports it to ``task_status``. Today every
-#: listener is TCP; Unix sockets and inherited descriptors will each add their own named
-#: tuple to this union, so code that handles a ``TCPAddress`` keeps working.
-ListenAddress = TCPAddress
+class UnixAddress(NamedTuple):
+    """Where a Unix domain listening socket is bound: ``(path, None)``, the form of
+    ``scope["server"]`` for a Unix socket (ASGI HTTP spec, "HTTP Connection Scope": "a
+    ``[path, None]`` where path is that of the unix socket"). Two items, so code that
+    unpacks ``host, port = address`` keeps working; check ``isinstance`` to tell them apart.
+
+    Attributes:
+        path (str): the socket file's path as bound (Linux's abstract names start with
+            ``"@"``).
+        port (None): always None.
+    """
+
+    path: str
+    port: None = None
+
+
+#: One listening socket's address, as ``serve()`` reports it to ``task_status``: a
+#: ``TCPAddress`` for TCP (inherited TCP descriptors included), a ``UnixAddress`` for a Unix
+#: socket. Each is a two-item named tuple, so code that handles a ``TCPAddress`` keeps working.
+ListenAddress = TCPAddress | UnixAddress
 
 
 class ConnectionInfo(NamedTuple):
