@@ -238,12 +238,11 @@ def test_http_scope_returns_a_new_dict_each_time() -> None:
 
 
 @pytest.mark.parametrize("http_version", [b"1.1", b"1.2"])
-def test_http_scope_advertises_trailers_and_early_hints_on_http_1_1(http_version: bytes) -> None:
+def test_http_scope_advertises_trailers_and_early_hints_on_http_1_1_only(
+    http_version: bytes,
+) -> None:
     extensions = make_scope(http_version=http_version)["extensions"]
     assert extensions == {"http.response.trailers": {}, "http.response.early_hint": {}}
-
-
-def test_http_scope_advertises_no_extension_on_http_1_0() -> None:
     # No chunked encoding to carry trailers, and no 1xx to an HTTP/1.0 client (RFC 8297).
     assert "extensions" not in make_scope(http_version=b"1.0")
 
@@ -254,9 +253,7 @@ def test_http_scope_extensions_are_a_new_dict_each_time() -> None:
     first["extensions"]["app.own"] = {}
     second = make_scope()
     assert second["extensions"] == {"http.response.trailers": {}, "http.response.early_hint": {}}
-
-
-def test_websocket_scope_keeps_only_the_denial_response_extension() -> None:
+    # The WebSocket scope keeps only its own (the denial response).
     scope = websocket_scope(
         target=b"/",
         headers=[],
