@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from trio_asgi import InvalidMessage, TrioASGIError
 from trio_asgi._http.messages import check_response_body, check_response_start
-from trio_asgi._http.scope import decode_path, http_scope, split_target
+from trio_asgi._http.scope import decode_path, http_scope, split_target, websocket_scope
 
 # -- split_target ------------------------------------------------------------------------
 
@@ -118,6 +118,7 @@ SCOPE_KEYS = {
     "client",
     "server",
     "state",
+    "extensions",
 }
 
 
@@ -155,6 +156,7 @@ def test_http_scope_has_every_key_of_the_asgi_2_5_http_scope() -> None:
         "client": ("127.0.0.1", 51234),
         "server": ("127.0.0.1", 8000),
         "state": {},
+        "extensions": {"http.response.trailers": {}, "http.response.early_hint": {}},
     }
 
 
@@ -233,6 +235,36 @@ def test_http_scope_returns_a_new_dict_each_time() -> None:
     second = make_scope()
     assert first == second
     assert first is not second
+
+
+@pytest.mark.parametrize("http_version", [b"1.1", b"1.2"])
+def test_http_scope_advertises_trailers_and_early_hints_on_http_1_1_only(
+    http_version: bytes,
+) -> None:
+    extensions = make_scope(http_version=http_version)["extensions"]
+    assert extensions == {"http.response.trailers": {}, "http.response.early_hint": {}}
+    # No chunked encoding to carry trailers, and no 1xx to an HTTP/1.0 client (RFC 8297).
+    assert "extensions" not in make_scope(http_version=b"1.0")
+
+
+def test_http_scope_extensions_are_a_new_dict_each_time() -> None:
+    first = make_scope()
+    first["extensions"]["http.response.trailers"]["mine"] = True
+    first["extensions"]["app.own"] = {}
+    second = make_scope()
+    assert second["extensions"] == {"http.response.trailers": {}, "http.response.early_hint": {}}
+    # The WebSocket scope keeps only its own (the denial response).
+    scope = websocket_scope(
+        target=b"/",
+        headers=[],
+        subprotocols=[],
+        scheme="ws",
+        client=None,
+        server=None,
+        root_path="",
+        state={},
+    )
+    assert scope["extensions"] == {"websocket.http.response": {}}
 
 
 # -- check_response_start ----------------------------------------------------------------

@@ -61,7 +61,7 @@ from .policy import (
     is_websocket_upgrade,
 )
 from .reader import _BUSY, _CLOSED, _IDLE, HTTP11Reader, ReadPhase
-from .response import FramingError, ResponseWriter, error_response, informational
+from .response import FramingError, ResponseWriter, early_hints, error_response, informational
 from .settings import HTTP11Settings
 
 __all__ = ["HTTP11Connection"]
@@ -345,6 +345,15 @@ class HTTP11Connection(HTTP11Reader):
     async def send_continue(self) -> None:
         """Send ``100 Continue`` (RFC 9110 section 10.1.1), when the app first waits for body."""
         await self.transport.write(informational(100))
+
+    async def send_early_hints(self, links: list[bytes]) -> None:
+        """Send ``103 Early Hints`` with one ``Link`` header per value of ``links``, already
+        checked (RFC 8297 section 2); returns once it is written.
+
+        Raises:
+            ClientDisconnected: the connection is closed.
+        """
+        await self.transport.write(early_hints(links))
 
     async def _send_error_response(
         self,

@@ -22,7 +22,7 @@ import re
 from http import HTTPStatus
 from typing import Final
 
-from .._http.messages import FramingError
+from .._http.messages import FIELD_NAME, FIELD_VALUE, FramingError
 from .._http.request import RequestHead
 from .._logging import DateHeader
 
@@ -30,6 +30,7 @@ __all__ = [
     "FramingError",
     "ResponseWriter",
     "ServerHeaders",
+    "early_hints",
     "error_response",
     "informational",
     "reason_phrase",
@@ -37,10 +38,6 @@ __all__ = [
 
 _REASONS: Final = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
-# RFC 9110 section 5.1: field-name = token; section 5.5: field-value = *field-content, made of
-# VCHAR / obs-text with single SP/HTAB runs inside (none at either end).
-_TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE: Final = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
 _DIGITS: Final = re.compile(rb"[0-9]+")
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 _CHUNKED: Final = (b"transfer-encoding", b"chunked")
@@ -97,8 +94,8 @@ class ResponseWriter:
     ) -> None:
         content_length: bytes | None = None
         connection_tokens: list[bytes] | None = None  # the app's Connection header, if any
-        token = _TOKEN.fullmatch
-        field_value = _FIELD_VALUE.fullmatch
+        token = FIELD_NAME.fullmatch
+        field_value = FIELD_VALUE.fullmatch
         for name, value in headers:
             if token(name) is None:
                 raise FramingError(f"invalid header name {name!r}")
@@ -160,13 +157,25 @@ class ResponseWriter:
             self._remaining -= len(data)
         return data
 
-    def end(self) -> bytes:
+    @property
+    def chunked(self) -> bool:
+        """The body is chunked, so a trailer section can follow it (RFC 9112 7.1.2)."""
+        return self._chunked
+
+    def end(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
         """The end of the body: the last chunk for chunked encoding, else nothing.
+
+        ``trailers`` (already checked: valid fields, none that trailers must not carry)
+        become the trailer section after the last chunk (RFC 9112 section 7.1.2), in order
+        and case; a response that is not chunked cannot carry them, and drops them.
 
         Raises:
             FramingError: fewer bytes than the declared ``Content-Length`` were sent.
         """
         if self._chunked:
+            if trailers:
+                lines = [name + b": " + value + b"\r\n" for name, value in trailers]
+                return b"0\r\n" + b"".join(lines) + b"\r\n"
             return _LAST_CHUNK
         if self._remaining > 0:
             raise FramingError("Too little data for declared Content-Length")
@@ -176,6 +185,13 @@ class ResponseWriter:
 def informational(status: int) -> bytes:
     """A 1xx response head with no headers, e.g. ``HTTP/1.1 100 Continue`` (RFC 9110 15.2)."""
     return b"HTTP/1.1 %d %s\r\n\r\n" % (status, reason_phrase(status))
+
+
+def early_hints(links: list[bytes]) -> bytes:
+    """A ``103 Early Hints`` response with one ``Link`` header per value of ``links``
+    (RFC 8297 section 2), each already checked as a field value."""
+    lines = [b"link: " + link + b"\r\n" for link in links]
+    return b"HTTP/1.1 103 Early Hints\r\n" + b"".join(lines) + b"\r\n"
 
 
 def _content_length(value: bytes) -> bytes:

@@ -23,6 +23,7 @@ from .._errors import ClientDisconnected, UnexpectedMessage
 from .._logging import error_logger, format_address, log_access
 from .._net.transport import Transport
 from .._types import Address, ASGIApp, Message
+from .extensions import Trailers, check_trailers_flag, early_hint_links
 from .messages import FramingError, check_message_type, check_response_body, check_response_start
 from .request import ParseError, RequestHead
 
@@ -84,8 +85,12 @@ class ResponseFraming(Protocol):
     def body(self, data: bytes) -> bytes:
         """``data`` framed as the next piece of the body."""
 
-    def end(self) -> bytes:
-        """What ends the body (the last chunk, or nothing)."""
+    @property
+    def chunked(self) -> bool:
+        """The body is chunked: a trailer section can follow it."""
+
+    def end(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+        """What ends the body (the last chunk and ``trailers``, or nothing)."""
 
 
 class CycleOwner(Protocol):
@@ -104,6 +109,9 @@ class CycleOwner(Protocol):
 
     async def send_continue(self) -> None:
         """Send ``100 Continue``."""
+
+    async def send_early_hints(self, links: list[bytes]) -> None:
+        """Send ``103 Early Hints`` with a ``Link`` header per value of ``links``."""
 
     def resume_reading(self) -> None:
         """The body buffer has room again: wake the reader."""
@@ -149,6 +157,7 @@ class RequestCycle:
         "_headers",
         "_settings",
         "_stray_disconnect_warned",
+        "_trailers",
         "_waiter",
         "_writer",
         "buffered",
@@ -203,6 +212,7 @@ class RequestCycle:
         self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
         self._waiter: trio.Event | None = None
         self._stray_disconnect_warned = False
+        self._trailers: Trailers | None = None  # the start said trailers: True
 
     def describe(self) -> str:
         """The request for a log line: ``"GET /path?query"``, quotes included."""
@@ -338,7 +348,8 @@ class RequestCycle:
     # -- the ASGI send callable ----------------------------------------------------------
 
     async def send(self, message: Message) -> None:
-        """Send ``http.response.start`` or ``http.response.body`` (ASGI HTTP spec 2.5).
+        """Send ``http.response.start`` or ``http.response.body`` (ASGI HTTP spec 2.5), or
+        ``http.response.trailers`` and ``http.response.early_hint`` (``extensions.py``).
 
         The response head is held until the first body message, then written together with
         it. Each body message returns once its bytes are handed to the socket.
@@ -365,7 +376,7 @@ class RequestCycle:
                 raise UnexpectedMessage(
                     "Expected ASGI message 'http.response.start', but got 'http.response.body'."
                 )
-            if self.response_complete:
+            if self.response_complete or (self._trailers and self._trailers.body_done):
                 raise UnexpectedMessage(
                     "Unexpected ASGI message 'http.response.body' sent, "
                     "after the response was already completed."
@@ -386,6 +397,17 @@ class RequestCycle:
             self._head_pending = True
             self.response_started = True
             self.status = status
+            if message.get("trailers") is not None and check_trailers_flag(message):
+                self._trailers = Trailers()
+        elif message_type == "http.response.trailers" and (trailers := self._trailers):
+            if not self.response_complete and trailers.add(message):  # the last: complete
+                assert self._writer is not None  # trailers come after the body
+                await self._write(self._writer.end(trailers.fields) if trailers.send else b"", True)
+        elif message_type == "http.response.early_hint":
+            written = self.response_started and not self._head_pending  # too late for a 1xx
+            links = early_hint_links(message, self.request.http_version, written)
+            if links is not None:
+                await self._conn.send_early_hints(links)
         elif message_type == "http.disconnect" and self.response_complete:
             if not self._stray_disconnect_warned:
                 self._stray_disconnect_warned = True
@@ -410,10 +432,14 @@ class RequestCycle:
                 # Shutdown began while the head was held: it must now say so.
                 writer = self._writer = conn.response_writer(self.status, self._headers)
             head = writer.head
+        complete = not more_body
         try:
             data = head + writer.body(body) if body else head
-            if not more_body:
-                data += writer.end()
+            if complete:
+                trailers = self._trailers  # then the last trailers complete the response
+                if trailers is None or not trailers.end_body(writer.chunked, self.request.headers):
+                    data += writer.end()
+                complete = trailers is None
         except FramingError as exc:
             # The body does not match the declared Content-Length: the response can be
             # neither completed nor replaced, so the connection is aborted once the app
@@ -425,13 +451,18 @@ class RequestCycle:
         if head:
             self._head_pending = False
             conn.response_begun = True
+        await self._write(data, complete)
+
+    async def _write(self, data: bytes, complete: bool) -> None:
+        """Write ``data`` of the response; ``complete``: it is the end of the response."""
+        conn = self._conn
         if data:
             try:
-                await conn.transport.write(data, final=not more_body)
+                await conn.transport.write(data, final=complete)
             except ClientDisconnected:
                 self.disconnect()
                 raise
-        if not more_body:
+        if complete:
             self.response_complete = True
             if self.timeout_at != _NO_LIMIT and not self.disconnected:
                 # The response is complete: request_timeout no longer applies, and an app

@@ -8,12 +8,26 @@ reuses them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from .._errors import InvalidMessage
 
-__all__ = ["FramingError", "check_message_type", "check_response_body", "check_response_start"]
+__all__ = [
+    "FIELD_NAME",
+    "FIELD_VALUE",
+    "FramingError",
+    "check_message_type",
+    "check_response_body",
+    "check_response_start",
+]
+
+#: RFC 9110 section 5.1: field-name = token.
+FIELD_NAME: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+#: RFC 9110 section 5.5: field-value = *field-content, made of VCHAR / obs-text with single
+#: SP/HTAB runs inside (none at either end); so no CR, LF or NUL.
+FIELD_VALUE: Final = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
 
 
 class FramingError(ValueError):

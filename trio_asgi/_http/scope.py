@@ -20,6 +20,7 @@ from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from .._types import Address
+from .extensions import http_extensions
 
 __all__ = [
     "ASGI_VERSION",
@@ -113,11 +114,16 @@ def http_scope(
             never reach another request.
 
     Returns:
-        a new, mutable scope dict.
+        a new, mutable scope dict. An HTTP/1.1 request's has ``extensions``, a new dict
+        each time: ``http.response.trailers`` and ``http.response.early_hint``
+        (:func:`~trio_asgi._http.extensions.http_extensions`); an HTTP/1.0 request's has none.
     """
     scope = _connection_scope("http", target, headers, scheme, client, server, root_path, state)
     scope["http_version"] = "1.0" if http_version == b"1.0" else "1.1"
     scope["method"] = method.decode("ascii").upper()
+    extensions = http_extensions(http_version)
+    if extensions is not None:
+        scope["extensions"] = extensions
     return scope
 
 
