@@ -62,6 +62,7 @@ SANS_IO = frozenset(
         "_h11.policy",
         "_h11.response",
         "_interfaces.detect",
+        "_http.extensions",
         "_http.forwarded",
         "_http.messages",
         "_http.request",
