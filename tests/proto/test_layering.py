@@ -11,10 +11,10 @@
   the command line.
 - The sans-IO modules (request parsing, the chunked decoder, the response writer, the
   request-head policy, scope building and message checks, the frame helpers, the deflate
-  budget, the PROXY protocol reader, the TLS context and extension, config and its metadata and docs, the task table,
-  errors, types) import neither trio nor, directly or through another module, anything of
-  trio-asgi that does: they take values and return values, and are tested without an event
-  loop.
+  budget, the PROXY protocol reader, the TLS context and extension, config and its metadata
+  and docs, the task table, errors, types) import neither trio nor, directly or through
+  another module, anything of trio-asgi that does: they take values and return values, and
+  are tested without an event loop.
 - No module is over ``MAX_LINES`` lines.
 """
 
