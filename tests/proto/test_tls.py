@@ -34,6 +34,7 @@ from trio_asgi._net.tls import (
     build_server_context,
     load_server_tls,
     subject_rfc4514,
+    tls_extension,
 )
 
 PASSWORD = "correct horse"
@@ -206,6 +207,23 @@ def test_a_file_that_cannot_be_used_is_named(
     assert str(caught.value).startswith(message.format(**names)), str(caught.value)
 
 
+@pytest.mark.parametrize("body", ["!!!!", "MAMCAQE="], ids=["not base64", "not a certificate"])
+def test_a_broken_certificate_block_is_no_certificate_not_a_key_error(
+    files: dict[str, Path], tmp_path: Path, body: str
+) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text(f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n")
+    with pytest.raises(ConfigError, match=r"^ssl_certfile '.*bad.pem' holds no PEM certificate$"):
+        load_server_tls(settings(files, certfile=str(bad)))
+
+
+def test_the_extension_needs_a_completed_handshake(files: dict[str, Path]) -> None:
+    server = load_server_tls(settings(files))
+    ssl_object = server.context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
+    with pytest.raises(ValueError, match="needs a completed TLS handshake"):
+        tls_extension(ssl_object, server)
+
+
 def test_an_unreadable_path_says_why(files: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^ssl_certfile '.*' cannot be read: Is a directory"):
         load_server_tls(settings(files, certfile=str(tmp_path)))
@@ -338,13 +356,16 @@ def _der(tag: int, content: bytes) -> bytes:
     return bytes([tag, 0x80 | len(size)]) + size + content
 
 
-def _hand_made(*attributes: tuple[bytes, int, bytes]) -> bytes:
+def _hand_made(
+    *attributes: tuple[bytes, int, bytes], version: bool = True, extra: bytes = b""
+) -> bytes:
     """A certificate's DER shape (unsigned) with one RDN per ``(oid DER, tag, value)``."""
     subject = b"".join(
-        _der(0x31, _der(0x30, _der(0x06, oid) + _der(tag, value))) for oid, tag, value in attributes
+        _der(0x31, _der(0x30, _der(0x06, oid) + _der(tag, value) + extra))
+        for oid, tag, value in attributes
     )
     tbs = (
-        _der(0xA0, _der(0x02, b"\x02"))
+        (_der(0xA0, _der(0x02, b"\x02")) if version else b"")
         + _der(0x02, b"\x01")
         + _der(0x30, b"")
         + _der(0x30, b"")
@@ -371,6 +392,26 @@ CN_OID = bytes([0x55, 0x04, 0x03])  # 2.5.4.3
 def test_string_types_and_values_without_one(tag: int, value: bytes | str, expected: str) -> None:
     raw = value.encode() if isinstance(value, str) else value
     assert subject_rfc4514(_hand_made((CN_OID, tag, raw))) == expected
+
+
+def test_a_v1_certificate_has_no_version_field() -> None:
+    assert subject_rfc4514(_hand_made((CN_OID, 0x0C, b"old"), version=False)) == "CN=old"
+
+
+@pytest.mark.parametrize(
+    ("der", "message"),
+    [
+        (_hand_made((CN_OID, 0x0C, b"x"), extra=b"\x05\x00"), "trailing bytes"),
+        (_hand_made((b"\x55\x84", 0x0C, b"x")), "bad OID"),
+        (_hand_made((b"", 0x0C, b"x")), "bad OID"),
+        (b"\x30\x85\x00\x00\x00\x00\x01\x00", "bad DER length"),
+        (b"\x30\x80", "bad DER length"),
+        (b"\x31\x00", "DER tag 0x31 where 0x30 was expected"),
+    ],
+)
+def test_malformed_der_is_a_value_error(der: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        subject_rfc4514(der)
 
 
 @given(st.binary(max_size=300))

@@ -2,7 +2,7 @@
 
 Stdlib :mod:`ssl` only, no trio: the connection seam wraps its stream in ``trio.SSLStream``
 with :attr:`ReloadableContext.current`'s context and, after the handshake, asks
-:func:`tls_extension` for the scope's ``extensions["tls"]``.
+:func:`tls_extension` (given the ``SSLStream``) for the scope's ``extensions["tls"]``.
 
 - :class:`TLSSettings` holds uvicorn's options (``--ssl-certfile``, ``--ssl-keyfile``,
   ``--ssl-keyfile-password``, ``--ssl-ca-certs``, ``--ssl-cert-reqs``, ``--ssl-ciphers``);
@@ -24,7 +24,8 @@ with :attr:`ReloadableContext.current`'s context and, after the handshake, asks
   ``client_cert_chain``
       the certificates the client sent, leaf first, as PEM. Python before 3.13 exposes only
       the leaf (``getpeercert(binary_form=True)``), so the list has at most one entry there;
-      3.13's ``get_unverified_chain()`` gives the whole chain as sent.
+      3.13's ``SSLObject.get_unverified_chain()`` gives the whole chain as sent (not
+      forwarded by ``trio.SSLStream``: pass its SSL object for it).
   ``client_cert_name``
       the leaf's Subject as an RFC 4514 string (read from the certificate's DER:
       section 2.1's reversed RDN order, 2.3's short names, 2.4's escaping and ``#hex`` for
@@ -48,7 +49,7 @@ import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from .._errors import ConfigError
 from .._logging import error_logger
@@ -59,6 +60,7 @@ __all__ = [
     "CertReqs",
     "ReloadableContext",
     "ServerTLS",
+    "TLSPeer",
     "TLSSettings",
     "build_server_context",
     "load_server_tls",
@@ -267,7 +269,9 @@ def _first_certificate(text: str) -> str | None:
         return None
     try:
         der = ssl.PEM_cert_to_DER_cert(text[start : end + len(_PEM_END)])
-    except ValueError:
+        # OpenSSL parses it, so a broken certificate is not blamed on the key later.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=der)
+    except (ValueError, ssl.SSLError):
         return None
     return ssl.DER_cert_to_PEM_cert(der)
 
@@ -284,7 +288,9 @@ def _key_error(
         return ConfigError(f"{key_field} {key_path!r} holds no PEM private key")
     if settings.keyfile_password is not None and "ENCRYPTED" in key_text:
         return ConfigError(f"ssl_keyfile_password does not decrypt the key in {key_path!r}")
-    return ConfigError(f"{key_field} {key_path!r}: the key cannot be loaded ({exc})")
+    return ConfigError(
+        f"ssl_certfile {settings.certfile!r} with {key_field} {key_path!r} cannot be loaded: {exc}"
+    )
 
 
 class ReloadableContext:
@@ -329,26 +335,39 @@ class ReloadableContext:
         return True
 
 
-def tls_extension(ssl_object: ssl.SSLObject, server: ServerTLS) -> dict[str, object]:
+class TLSPeer(Protocol):
+    """What :func:`tls_extension` asks of a connection: an :class:`ssl.SSLObject`, or a
+    ``trio.SSLStream``, which forwards these to its own after the handshake."""
+
+    def version(self) -> str | None: ...
+
+    def cipher(self) -> tuple[str, str, int] | None: ...
+
+    def getpeercert(self, binary_form: Literal[True]) -> bytes | None: ...
+
+
+def tls_extension(peer: TLSPeer, server: ServerTLS) -> dict[str, object]:
     """The ASGI TLS extension (spec 0.2) for a connection whose handshake has completed.
 
     Plain data only (str, int, list, None); see the module docstring for each field.
-    ``server`` is the :class:`ServerTLS` whose context the connection was wrapped in.
+    ``server`` is the :class:`ServerTLS` whose context the connection was wrapped in. Built
+    once per connection: each request's scope may share it or take a shallow copy.
 
     Raises:
-        ValueError: the handshake has not completed (``ssl_object.version()`` is None).
+        ValueError: the handshake has not completed (``version()`` is None; a
+            ``trio.SSLStream`` raises its ``NeedHandshakeError`` itself).
     """
-    version = ssl_object.version()
+    version = peer.version()
     if version is None:
         raise ValueError("tls_extension needs a completed TLS handshake")
-    chain = _client_chain(ssl_object)
+    chain = _client_chain(peer)
     name: str | None = None
     if chain:
         try:
             name = subject_rfc4514(chain[0])
         except ValueError:  # OpenSSL accepted it, so this is a DER form we do not read
             name = None
-    cipher = ssl_object.cipher()
+    cipher = peer.cipher()
     return {
         "server_cert": server.server_cert,
         "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der) for der in chain],
@@ -359,13 +378,17 @@ def tls_extension(ssl_object: ssl.SSLObject, server: ServerTLS) -> dict[str, obj
     }
 
 
-def _client_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
-    """The client's certificates as DER, leaf first ([] without a client certificate)."""
-    leaf = ssl_object.getpeercert(binary_form=True)
+def _client_chain(peer: TLSPeer) -> list[bytes]:
+    """The client's certificates as DER, leaf first ([] without a client certificate).
+
+    The whole chain only from an :class:`ssl.SSLObject` on Python 3.13 and later
+    (``get_unverified_chain``, which ``trio.SSLStream`` does not forward); else the leaf.
+    """
+    leaf = peer.getpeercert(binary_form=True)
     if leaf is None:
         return []
-    if sys.version_info >= (3, 13):  # pragma: no cover - the suite runs on one Python
-        chain = list(ssl_object.get_unverified_chain())
+    if sys.version_info >= (3, 13) and isinstance(peer, ssl.SSLObject):  # pragma: no cover
+        chain = list(peer.get_unverified_chain())
         return chain if chain and chain[0] == leaf else [leaf, *chain]
     return [leaf]
 
