@@ -11,7 +11,8 @@
   the command line.
 - The sans-IO modules (request parsing, the chunked decoder, the response writer, the
   request-head policy, scope building and message checks, the frame helpers, the deflate
-  budget, the PROXY protocol reader, the bind parser, config and its metadata and docs, the
+  budget, the PROXY protocol reader, the bind parser, the TLS context and extension, the
+  proxy-header trust model, the ASGI extension checks, config and its metadata and docs, the
   task table, errors, types) import neither trio nor, directly or through another module,
   anything of trio-asgi that does: they take values and return values, and are tested
   without an event loop.
@@ -70,6 +71,7 @@ SANS_IO = frozenset(
         "_interfaces.pep3333",
         "_net.binds",
         "_net.proxy_protocol",
+        "_net.tls",
         "_ws.deflate",
         "_ws.frames",
         "_ws.handshake",
