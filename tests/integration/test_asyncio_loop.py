@@ -11,6 +11,7 @@ events, which asyncio code can set: under trio-asyncio it runs in the Trio threa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -99,10 +100,13 @@ async def test_a_streaming_response_whose_client_leaves_is_cancelled(
 
 async def test_request_timeout_cancels_the_asyncio_app_with_504(nursery: trio.Nursery) -> None:
     app = Waiter(start_response=False)
-    server = await start_server(nursery, app, loop="asyncio", lifespan="off", request_timeout=0.01)
+    # Long enough for the app to have started: a task cancelled before its first step
+    # never runs, so it would never see the CancelledError.
+    server = await start_server(nursery, app, loop="asyncio", lifespan="off", request_timeout=0.5)
     async with httpx.AsyncClient() as http:
         response = await http.get(server.url + "/slow")
     assert response.status_code == 504
+    assert app.waiting.is_set()
     assert app.cancelled.is_set()
     await server.shutdown()
 
@@ -289,3 +293,38 @@ async def test_each_server_gives_the_hint_once(
     assert len(hints(caplog)) == 2
     await first.shutdown()
     await second.shutdown()
+
+
+async def test_a_cancelled_error_the_server_did_not_cause_is_a_500(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            raise asyncio.CancelledError
+
+    server = await start_server(nursery, app, loop="asyncio", lifespan="off")
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(server.url + "/")).status_code == 500
+        assert (await http.get(server.url + "/")).status_code == 500  # the server goes on
+    [first, _] = error_records(caplog)
+    assert isinstance(first.exc_info[1], RuntimeError)  # type: ignore[index]
+    assert "did not cancel it" in str(first.exc_info[1])  # type: ignore[index]
+    await server.shutdown()
+
+
+async def test_the_app_cancelling_its_own_receive_cancels_the_servers(
+    nursery: trio.Nursery,
+) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()  # the (empty) body
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(receive(), 0.01)  # waits for a disconnect: times out
+        await answer(send, b"still served")
+
+    server = await start_server(nursery, app, loop="asyncio", lifespan="off")
+    async with httpx.AsyncClient() as http:
+        response = await http.get(server.url + "/")
+    assert (response.status_code, response.text) == (200, "still served")
+    await server.shutdown()

@@ -70,7 +70,7 @@ _DONE: Final = None
 
 #: One receive'/send' for the Trio task to serve: its future, the server's callable, and
 #: the message (``None``: call it with no argument, i.e. ``receive``).
-_Request = tuple["asyncio.Future[Any]", Callable[..., Awaitable[Any]], Any]
+_Request = tuple["_OpFuture", Callable[..., Awaitable[Any]], Any]
 
 
 class AsyncioBridge:
@@ -124,10 +124,32 @@ class AsyncioBridge:
         return f"AsyncioBridge({self.app!r})"
 
 
-async def _call(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+async def _call(call: _AppCall, app: ASGIApp, scope: Scope) -> None:
     """The asyncio task's coroutine: ``app(...)`` is called inside the task, so what the app
-    does before its first ``await`` already runs as asyncio code."""
-    await app(scope, receive, send)
+    does before its first ``await`` already runs as asyncio code. Its end wakes the Trio
+    task directly (the task is done by the time that runs), not through a done callback,
+    which would cost the loop one more callback per call."""
+    try:
+        await app(scope, call.receive, call.send)
+    finally:
+        call.task_done()
+
+
+class _OpFuture(asyncio.Future[Any]):
+    """The future one receive'/send' awaits. Cancelling it (the app gave up on that call:
+    ``asyncio.wait_for``, a task it cancelled) cancels its serving in the Trio task at once,
+    without a done callback per call."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, loop: Any) -> None:
+        super().__init__(loop=loop)
+        self.scope: trio.CancelScope | None = None  # set while the Trio task serves it
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self.scope is not None:
+            self.scope.cancel()
+        return super().cancel(msg)
 
 
 class _AppCall:
@@ -136,7 +158,6 @@ class _AppCall:
     __slots__ = (
         "_cancelled",
         "_loop",
-        "_op_future",
         "_op_scope",
         "_raise_cancel",
         "_receive",
@@ -152,15 +173,13 @@ class _AppCall:
         self._send = send
         self._trio_task = trio.lowlevel.current_task()
         self._waiting = False  # the Trio task waits for a request or the end of the task
-        self._op_future: asyncio.Future[Any] | None = None  # the request being served
-        self._op_scope: trio.CancelScope | None = None  # ... and its cancel scope
+        self._op_scope: trio.CancelScope | None = None  # of the request being served
         self._cancelled: trio.Cancelled | None = None  # the server cancelled a request
         self._raise_cancel: Callable[[], object] | None = None  # ... or the wait
         self._task: asyncio.Task[None]
 
     async def run(self, app: ASGIApp, scope: Scope) -> None:
-        task = self._task = self._loop.create_task(_call(app, scope, self.receive, self.send))
-        task.add_done_callback(self._task_done)
+        task = self._task = self._loop.create_task(_call(self, app, scope))
         while True:
             self._waiting = True
             request: _Request | None = await trio.lowlevel.wait_task_rescheduled(self._abort)
@@ -191,11 +210,17 @@ class _AppCall:
         keep waiting until it is done (it may still send, see the module docs)."""
         if self._raise_cancel is None and self._cancelled is None:
             self._raise_cancel = raise_cancel
-            self._task.cancel()
+            self._cancel_task()
         return trio.lowlevel.Abort.FAILED
 
+    def _cancel_task(self) -> None:
+        """Cancel the app's asyncio task, and be told when it is done even if it never ran
+        (a task cancelled before its first step never reaches ``_call``'s ``finally``)."""
+        self._task.cancel()
+        self._task.add_done_callback(self.task_done)
+
     async def _serve(
-        self, future: asyncio.Future[Any], call: Callable[..., Awaitable[Any]], message: Any
+        self, future: _OpFuture, call: Callable[..., Awaitable[Any]], message: Any
     ) -> None:
         """Run the server's receive or send in this Trio task, and resolve ``future``."""
         if future.done():  # the app gave up on it before it could start
@@ -203,14 +228,14 @@ class _AppCall:
         if self._task.done():  # a request of a task the app left, and the app has returned
             future.cancel()
             return
-        self._op_future = future
         try:
             with trio.CancelScope() as self._op_scope:
+                future.scope = self._op_scope
                 result = await (call() if message is None else call(message))
         except trio.Cancelled as cancelled:  # the server's: re-raised once the task is done
             if self._cancelled is None and self._raise_cancel is None:
                 self._cancelled = cancelled
-                self._task.cancel()
+                self._cancel_task()
             future.cancel()
         except Exception as exc:  # noqa: BLE001 - goes to the app, as its receive/send raised
             if not future.done():
@@ -219,7 +244,7 @@ class _AppCall:
             if not future.done():
                 future.set_result(result)
         finally:
-            self._op_future = self._op_scope = None
+            self._op_scope = future.scope = None
 
     # -- the asyncio side: the app's receive and send, and the task's end ------------------
 
@@ -235,17 +260,12 @@ class _AppCall:
             busy: asyncio.Future[Any] = self._loop.trio_as_future(call, *args)
             return busy
         self._waiting = False
-        future: asyncio.Future[Any] = self._loop.create_future()
-        future.add_done_callback(self._op_done)
+        future = _OpFuture(self._loop)
         trio.lowlevel.reschedule(self._trio_task, outcome.Value((future, call, message)))
         return future
 
-    def _op_done(self, future: asyncio.Future[Any]) -> None:
-        """The app cancelled a request (``wait_for``, a cancelled task): cancel its serving."""
-        if future is self._op_future and future.cancelled() and self._op_scope is not None:
-            self._op_scope.cancel()
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def task_done(self, task: object = None) -> None:
+        """The app's task is done (or, as its done callback, was cancelled before it ran)."""
         if self._waiting:
             self._waiting = False
             trio.lowlevel.reschedule(self._trio_task, outcome.Value(_DONE))
