@@ -6,23 +6,23 @@ where the field says so), every ``*_size`` field is a number of bytes. A bad val
 can print it as is.
 
 Each field's ``dataclasses.field(metadata=...)`` holds an :class:`~trio_asgi._option.Option`:
-the field's
-``--help`` text and its row in docs/configuration.md. That is the one source of both views:
-``_cli.py`` builds its server options from it in one loop, and ``_config_docs.py`` renders the
-option table (``python -m trio_asgi._config_docs`` rewrites the doc;
-tests/proto/test_docs_generated.py fails when it is stale). The attribute docs below stay by hand.
+the field's ``--help`` text and its row in docs/configuration.md. That is the one source of
+both views: ``_cli.py`` builds its server options from it in one loop, and ``_config_docs.py``
+renders the option table (``python -m trio_asgi._config_docs`` rewrites the doc; a test,
+tests/proto/test_docs_generated.py, fails when it is stale). The attribute docs stay by hand.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from typing import Final, Literal
 
 from ._errors import ConfigError
 from ._option import option as _option
 
-__all__ = ["Config", "HTTPMode", "Interface", "LifespanMode", "WebSocketMode"]
+__all__ = ["Config", "EventLoop", "HTTPMode", "Interface", "LifespanMode", "WebSocketMode"]
 
 #: ``"auto"``: run lifespan, but serve without it if the app does not support it.
 #: ``"on"``: run lifespan; an app that fails it is not served. ``"off"``: never run it.
@@ -47,6 +47,10 @@ _WS_MODES: Final = ("auto", "none")
 Interface = Literal["auto", "asgi3", "asgi2", "wsgi"]
 _INTERFACES: Final = ("auto", "asgi3", "asgi2", "wsgi")
 
+#: Where the app runs: ``"trio"``, as Trio code; ``"asyncio"``, as asyncio code on a loop
+#: that trio-asyncio hosts in Trio (``pip install '.[asyncio]'``). The server stays Trio.
+EventLoop = Literal["trio", "asyncio"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class Config:
@@ -70,6 +74,7 @@ class Config:
             :data:`LifespanMode` and the ASGI lifespan spec 2.0.
         interface (str): How the app is called: ``"auto"`` (default), ``"asgi3"``,
             ``"asgi2"`` or ``"wsgi"``; see :data:`Interface`.
+        loop (str): ``"trio"`` (default) or ``"asyncio"``; see :data:`EventLoop`.
         wsgi_threads (int): Worker threads a WSGI app's requests run in at most (a
             ``trio.CapacityLimiter``); more requests wait for a thread. Default 10.
         access_log (bool): Log one line per response to the ``trio_asgi.access`` logger.
@@ -188,6 +193,18 @@ class Config:
             "`app(environ, start_response)`, run in worker threads. `auto`: decided from the "
             "callable when the server starts, with one log line that says what was found; a "
             "callable that fits none is refused at startup. See [frameworks.md](frameworks.md).",
+        ),
+    )
+    loop: EventLoop = field(
+        default="trio",
+        metadata=_option(
+            cli_help="Where the app runs: trio, or asyncio for an app that needs asyncio "
+            "(Django's ASGI handler), hosted in Trio by trio-asyncio (pip install '.[asyncio]').",
+            meaning="`asyncio`: an ASGI 3 or 2 app runs as asyncio code on a loop that "
+            "trio-asyncio hosts in Trio while `serve()` runs; disconnects, timeouts and shutdown "
+            "cancel its work as a Trio app's (it sees `asyncio.CancelledError`). Needs "
+            "`pip install '.[asyncio]'` (a `ConfigError` otherwise); WSGI apps ignore it. See "
+            "[frameworks.md](frameworks.md).",
         ),
     )
     wsgi_threads: int = field(
@@ -456,7 +473,7 @@ class Config:
             raise ConfigError(f"lifespan must be one of 'auto', 'on', 'off', not {self.lifespan!r}")
         if self.http not in _HTTP_MODES:
             raise ConfigError(f"http must be one of 'auto', 'h11', 'httptools', not {self.http!r}")
-        if self.http == "httptools" and not _have_httptools():
+        if self.http == "httptools" and find_spec("httptools") is None:
             raise ConfigError(
                 "http='httptools' needs the httptools package: "
                 "pip install httptools (or use http='h11')"
@@ -466,6 +483,13 @@ class Config:
         if self.interface not in _INTERFACES:
             raise ConfigError(
                 f"interface must be one of 'auto', 'asgi3', 'asgi2', 'wsgi', not {self.interface!r}"
+            )
+        if self.loop not in ("trio", "asyncio"):
+            raise ConfigError(f"loop must be 'trio' or 'asyncio', not {self.loop!r}")
+        if self.loop == "asyncio" and find_spec("trio_asyncio") is None:  # (it patches asyncio)
+            raise ConfigError(
+                "loop='asyncio' needs trio-asyncio: pip install '.[asyncio]' in a checkout of "
+                "trio-asgi, else pip install trio-asyncio (or use loop='trio')"
             )
         _check_count("wsgi_threads", self.wsgi_threads, minimum=1, unit="threads")
         for name in ("access_log", "date_header", "server_header", "ws_per_message_deflate"):
@@ -478,14 +502,8 @@ class Config:
         _check_seconds("request_timeout", self.request_timeout, allow_inf=True)
         _check_seconds("ws_ping_interval", self.ws_ping_interval, allow_inf=False)
         _check_seconds("ws_ping_timeout", self.ws_ping_timeout, allow_inf=True)
-        if not _is_int(self.ws_max_size) or self.ws_max_size < 1:
-            raise ConfigError(
-                f"ws_max_size must be an int of at least 1 (bytes), not {self.ws_max_size!r}"
-            )
-        if not _is_int(self.ws_max_queue) or self.ws_max_queue < 1:
-            raise ConfigError(
-                f"ws_max_queue must be an int of at least 1 (messages), not {self.ws_max_queue!r}"
-            )
+        _check_count("ws_max_size", self.ws_max_size, minimum=1, unit="bytes")
+        _check_count("ws_max_queue", self.ws_max_queue, minimum=1, unit="messages")
         for name in (
             "request_header_timeout",
             "body_read_timeout",
@@ -502,11 +520,7 @@ class Config:
         ):
             if getattr(self, name) is not None:
                 _check_count(name, getattr(self, name), minimum=1, unit=unit, optional=True)
-        if not _is_int(self.body_buffer_size) or self.body_buffer_size < 1024:
-            raise ConfigError(
-                f"body_buffer_size must be an int of at least 1024 (bytes), "
-                f"not {self.body_buffer_size!r}"
-            )
+        _check_count("body_buffer_size", self.body_buffer_size, minimum=1024, unit="bytes")
 
 
 def _is_int(value: object) -> bool:
@@ -533,12 +547,3 @@ def _check_seconds(name: str, value: object, *, allow_inf: bool) -> None:
     ):
         limit = "a number of seconds >= 0" + (" (inf for no limit)" if allow_inf else "")
         raise ConfigError(f"{name} must be {limit}, not {value!r}")
-
-
-def _have_httptools() -> bool:
-    """Whether ``import httptools`` works (``pip install httptools``, the ``fast`` extra)."""
-    try:
-        import httptools  # noqa: F401 - only asked when a Config chooses it
-    except ImportError:
-        return False
-    return True

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import trio
 
+from ._app import FirstRunHints, server_hints
 from ._types import ASGIApp
 
 __all__ = ["Connection", "ServerContext"]
@@ -47,6 +48,9 @@ class ServerContext:
             ``max_connections`` use it.
         local_addresses: one ``(host, port)`` tuple per local address connections arrived
             on, shared by all of them as ``scope["server"]`` (see :meth:`local_address`).
+        hints: what this server has told its user about a failing app (the first-run
+            asyncio hint, ``_app.FirstRunHints``); set in :attr:`app_context` as
+            ``_app.server_hints``, so ``call_app`` finds this server's.
     """
 
     app: ASGIApp
@@ -55,6 +59,16 @@ class ServerContext:
     app_context: contextvars.Context = field(default_factory=contextvars.copy_context)
     connections: set[Connection] = field(default_factory=set)
     local_addresses: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    hints: FirstRunHints = field(default_factory=FirstRunHints)
+
+    def __post_init__(self) -> None:
+        self.adopt_context(self.app_context)
+
+    def adopt_context(self, context: contextvars.Context) -> None:
+        """Make ``context`` the one app tasks start from (:attr:`app_context`), with this
+        server's :attr:`hints` set in it."""
+        context.run(server_hints.set, self.hints)
+        self.app_context = context
 
     def local_address(self, host: str, port: int) -> tuple[str, int]:
         """The shared ``(host, port)`` tuple for a connection's local address: a server has

@@ -2,7 +2,7 @@
 
 Every task trio-asgi runs lives in this tree; none outlives its parent::
 
-    serve(app, config)                     root nursery
+    serve(app, config)                     root nursery (loop="asyncio": inside the asyncio loop)
     ├── shutdown watcher                   awaits shutdown_trigger(), then cancels the accept scope
     ├── lifespan task                      app({"type": "lifespan"}): startup ... shutdown
     └── (serve's own body)
@@ -18,7 +18,10 @@ The order of life:
 
 0. adapt the app to the one ASGI 3 callable everything calls (``_interfaces.adapt``); an
    app that fits no interface is refused here, before any socket is bound;
-1. bind the listening sockets (an ``OSError`` such as "address in use" is raised from here,
+1. with ``loop="asyncio"``, host the asyncio loop the app runs on
+   (``AsyncioBridge.open_loop``, trio-asyncio), around everything below, so it lives exactly
+   as long as ``serve()``;
+   bind the listening sockets (an ``OSError`` such as "address in use" is raised from here,
    before the app's startup runs);
 2. start the lifespan task and wait until startup is over; a failed startup closes the
    sockets and raises :class:`~trio_asgi.LifespanFailure`;
@@ -35,8 +38,10 @@ lifespan shutdown does not run.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
@@ -48,6 +53,7 @@ from ._context import ServerContext
 from ._errors import LifespanFailure, LifespanShutdownFailure
 from ._h11.settings import HTTP11Settings
 from ._interfaces.adapt import adapt
+from ._interfaces.asyncio_loop import AsyncioBridge
 from ._lifespan import Lifespan
 from ._logging import error_logger, format_address
 from ._net.listeners import accept_loop, bind_tcp, listener_address
@@ -146,6 +152,8 @@ class _Server:
         # ASGI 2 and WSGI apps are wrapped here, once: connections and lifespan call the
         # same ASGI 3 callable. An app that fits no interface is refused before any bind.
         app = adapt(app, config)
+        #: The asyncio app's bridge (``loop="asyncio"``): run() hosts its loop.
+        self.bridge = app if isinstance(app, AsyncioBridge) else None
         self.context = ServerContext(app=app)
         self.http11 = HTTP11Settings.from_config(config)  # what every connection reads
         self.lifespan = Lifespan(app, config.lifespan)
@@ -158,6 +166,26 @@ class _Server:
         self._connections: trio.Nursery  # the connections nursery, set by _serve_connections
 
     async def run(
+        self,
+        shutdown_trigger: Callable[[], Awaitable[Any]] | None,
+        listeners: list[trio.SocketListener] | None,
+        task_status: trio.TaskStatus[list[ListenAddress]],
+    ) -> None:
+        async with self._event_loop():
+            await self._run(shutdown_trigger, listeners, task_status)
+
+    @contextlib.asynccontextmanager
+    async def _event_loop(self) -> AsyncIterator[None]:
+        """With ``loop="asyncio"``: the asyncio loop the app runs on, hosted in Trio for the
+        block's duration; app tasks then start from a context that knows that loop."""
+        if self.bridge is None:
+            yield
+            return
+        async with self.bridge.open_loop():
+            self.context.adopt_context(contextvars.copy_context())
+            yield
+
+    async def _run(
         self,
         shutdown_trigger: Callable[[], Awaitable[Any]] | None,
         listeners: list[trio.SocketListener] | None,
@@ -190,7 +218,7 @@ class _Server:
                         error_logger.error("Application startup failed: %s", cut_short)
                 if self.lifespan.failure is None:
                     if self.lifespan.app_context is not None:
-                        self.context.app_context = self.lifespan.app_context
+                        self.context.adopt_context(self.lifespan.app_context)
                     addresses = [listener_address(listener) for listener in listeners]
                     for host, port in addresses:
                         error_logger.info(

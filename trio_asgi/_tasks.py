@@ -43,7 +43,14 @@ def _task(key: str, name: str, label: str, code: str, parent: str) -> TaskRole:
 
 
 SERVE: Final = TaskRole("serve", "serve(app, config)", "_serve.py  serve()", None)
-ROOT: Final = TaskRole("root", "root nursery", "_Server.run", "serve")
+ASYNCIO_LOOP: Final = TaskRole(
+    "asyncio_loop",
+    'with loop="asyncio" only: the asyncio loop (trio_asyncio.open_loop(), its tasks run the '
+    "app's asyncio tasks), around the root nursery",
+    "AsyncioBridge.open_loop",
+    "serve",
+)
+ROOT: Final = TaskRole("root", "root nursery", "_Server._run", "serve")
 SHUTDOWN_WATCHER: Final = _task(
     "watcher",
     "trio-asgi shutdown watcher",
@@ -135,6 +142,7 @@ LIFESPAN_SHUTDOWN: Final = TaskRole(
 #: Every node, parents before their children, siblings in drawing order.
 NODES: Final = (
     SERVE,
+    ASYNCIO_LOOP,
     ROOT,
     SHUTDOWN_WATCHER,
     LIFESPAN,

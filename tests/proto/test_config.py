@@ -18,6 +18,7 @@ DEFAULTS = {
     "root_path": "",
     "lifespan": "auto",
     "interface": "auto",
+    "loop": "trio",
     "wsgi_threads": 10,
     "request_timeout": math.inf,
     "access_log": True,

@@ -108,3 +108,14 @@ def test_the_help_gives_installs_that_work() -> None:
     targets = INSTALL.findall(" ".join(result.output.split()))
     assert targets, result.output
     assert [t for t in targets if _problem(t) is not None] == []
+
+
+def test_the_asyncio_loop_error_gives_installs_that_always_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "trio_asyncio", None)  # not installed, as far as Python knows
+    with pytest.raises(ConfigError) as raised:
+        Config(loop="asyncio")
+    targets = INSTALL.findall(str(raised.value))
+    assert targets == ["'.[asyncio]'", "trio-asyncio"]
+    assert [t for t in targets if _problem(t) is not None] == []
