@@ -1,4 +1,4 @@
-"""The smallest Django ASGI app: Django's own ASGI handler, no project, settings in code.
+"""A small Django ASGI app: Django's own ASGI handler, with views of its own.
 
 Served by tests/integration/test_asyncio_loop.py under ``loop="asyncio"`` (Django's ASGI
 handler is asyncio code). Views:
@@ -9,7 +9,8 @@ handler is asyncio code). Views:
 - ``/stream``: an async streaming response: one chunk, then it waits for ever; when the
   client leaves, Django's disconnect listener cancels it, and :data:`EVENTS` says so.
 
-The settings are configured once per process (``settings.configured``).
+Django is set up with the suite's one settings module (the ``django_settings`` fixture,
+tests/integration/conftest.py); these views replace its ``ROOT_URLCONF`` for the test.
 """
 
 from __future__ import annotations
@@ -18,24 +19,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 
-import django
 import trio
-from django.conf import settings
-
-if not settings.configured:
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="tests-only-not-secret",
-        ALLOWED_HOSTS=["*"],
-        ROOT_URLCONF=__name__,
-        INSTALLED_APPS=[],
-        MIDDLEWARE=[],
-        DATABASES={},
-        USE_TZ=True,
-        LOGGING_CONFIG=None,
-    )
-    django.setup()
-
 from django.core.asgi import get_asgi_application
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import path

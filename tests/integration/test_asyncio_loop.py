@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -218,11 +219,16 @@ async def test_asgiref_sync_to_async_runs_in_its_own_executor(nursery: trio.Nurs
 
 
 @pytest.fixture
-def django_app() -> Any:
-    from ..apps import django_asgi_min
+def django_app(django_settings: None) -> Iterator[Any]:
+    from django.test import override_settings
 
-    django_asgi_min.EVENTS = django_asgi_min.StreamEvents()
-    return django_asgi_min
+    # No middleware: the example project's are sync-only, and Django would then consume the
+    # async stream in a worker thread (its ASGI handler adapts them), out of the Trio thread.
+    with override_settings(ROOT_URLCONF="tests.apps.django_asgi_min", MIDDLEWARE=[]):
+        from ..apps import django_asgi_min
+
+        django_asgi_min.EVENTS = django_asgi_min.StreamEvents()
+        yield django_asgi_min
 
 
 async def test_django_async_and_sync_views(nursery: trio.Nursery, django_app: Any) -> None:

@@ -5,11 +5,10 @@ served with ``interface="wsgi"``: the plain view, the streaming view (chunked, l
 the admin's login page with its form, a static file of the admin's CSS, the admin's redirect
 to that page, and no database opened on the way (the project serves without ``migrate``).
 The example's command in a subprocess: tests/integration/test_examples_frameworks.py.
-Django's ASGI handler (mysite/asgi.py) needs ``--loop asyncio``; it is not tested here.
+Django's ASGI handler (mysite/asgi.py, ``--loop asyncio``): tests/integration/test_asyncio_loop.py.
 
-Django's settings are process-global: ``DJANGO_SETTINGS_MODULE`` and the project folder on
-``sys.path`` are set with ``monkeypatch`` for each test, and the suite has this one settings
-module (``mysite.settings``), loaded once, on the first import of ``mysite.wsgi``.
+Django's settings are process-global: the ``django_settings`` fixture
+(tests/integration/conftest.py) sets up the suite's one settings module, ``mysite.settings``.
 """
 
 from __future__ import annotations
@@ -29,12 +28,8 @@ TIMEOUT = 5  # seconds: the bound on any single wait; a passing test takes far l
 
 
 @pytest.fixture
-def application(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+def application(django_settings: None) -> Any:
     """``mysite.wsgi.application``, imported with the example's settings."""
-    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "mysite.settings")
-    # Read once, by the first test to import the settings: a file no test creates.
-    monkeypatch.setenv("DJANGO_EXAMPLE_DB", str(tmp_path / "never-created.sqlite3"))
-    monkeypatch.syspath_prepend(str(PROJECT))
     return importlib.import_module("mysite.wsgi").application
 
 
