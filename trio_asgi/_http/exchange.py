@@ -23,6 +23,7 @@ from .._errors import ClientDisconnected, UnexpectedMessage
 from .._logging import error_logger, format_address, log_access
 from .._net.transport import Transport
 from .._types import Address, ASGIApp, Message
+from .files import FileRange, send_file_message, with_file_length
 from .messages import FramingError, check_message_type, check_response_body, check_response_start
 from .request import ParseError, RequestHead
 
@@ -34,6 +35,7 @@ __all__ = ["CycleOwner", "ExchangeSettings", "RequestCycle", "ResponseFraming"]
 _NO_LIMIT: Final = math.inf  # request_timeout off: no deadline is set
 _INTERNAL_SERVER_ERROR: Final = 500  # an app that failed before its response went out
 _GATEWAY_TIMEOUT: Final = 504  # request_timeout fired before (RFC 9110 section 15.6.5)
+_FILE_MESSAGES: Final = frozenset({"http.response.zerocopysend", "http.response.pathsend"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +83,15 @@ class ResponseFraming(Protocol):
     def keep_alive(self) -> bool:
         """The connection stays open after this response."""
 
+    @property
+    def no_body(self) -> bool:
+        """The response has no body (HEAD, 204, 304): body bytes are not sent."""
+
     def body(self, data: bytes) -> bytes:
         """``data`` framed as the next piece of the body."""
+
+    def frame_around(self, size: int) -> tuple[bytes, bytes]:
+        """What goes before and after ``size`` body bytes the transport sends itself."""
 
     def end(self) -> bytes:
         """What ends the body (the last chunk, or nothing)."""
@@ -386,6 +395,11 @@ class RequestCycle:
             self._head_pending = True
             self.response_started = True
             self.status = status
+        elif message_type in _FILE_MESSAGES:  # ASGI extensions: Zero Copy Send, Path Send
+            if not self.response_started or self.response_complete:
+                when = "after it was completed" if self.response_started else "before its start"
+                raise UnexpectedMessage(f"ASGI message {message_type!r} sent {when}.")
+            await send_file_message(message_type, message, self._head_pending, self._send_body)
         elif message_type == "http.disconnect" and self.response_complete:
             if not self._stray_disconnect_warned:
                 self._stray_disconnect_warned = True
@@ -398,7 +412,9 @@ class RequestCycle:
             expected = "'http.response.body'" if self.response_started else "'http.response.start'"
             raise UnexpectedMessage(f"Expected ASGI message {expected}, but got {message_type!r}.")
 
-    async def _send_body(self, body: bytes, more_body: bool) -> None:
+    async def _send_body(self, body: bytes, more_body: bool, file: FileRange | None = None) -> None:
+        """Write ``body``, or the ``file`` range by the transport's ``sendfile`` (files.py),
+        after the head if it is held; a file that is the whole body sets Content-Length."""
         conn = self._conn
         if conn.transport.broken:
             raise ClientDisconnected("the client closed the connection")
@@ -406,14 +422,22 @@ class RequestCycle:
         assert writer is not None  # response_started
         head = b""
         if self._head_pending:
-            if conn.closing and writer.keep_alive:
-                # Shutdown began while the head was held: it must now say so.
-                writer = self._writer = conn.response_writer(self.status, self._headers)
+            headers = self._headers
+            if file is not None:
+                headers = with_file_length(headers, self.status, file.count, more_body)
+            if headers is not self._headers or (conn.closing and writer.keep_alive):
+                # A file's length, or shutdown began while the head was held: say so.
+                writer = self._writer = conn.response_writer(self.status, headers)
             head = writer.head
+        tail = b""  # what follows a file's bytes
         try:
-            data = head + writer.body(body) if body else head
+            if file is None:
+                data = head + writer.body(body) if body else head
+            else:
+                before, tail = writer.frame_around(file.count)
+                data = head + before
             if not more_body:
-                data += writer.end()
+                tail += writer.end()
         except FramingError as exc:
             # The body does not match the declared Content-Length: the response can be
             # neither completed nor replaced, so the connection is aborted once the app
@@ -425,12 +449,20 @@ class RequestCycle:
         if head:
             self._head_pending = False
             conn.response_begun = True
-        if data:
-            try:
+        try:
+            if file is not None and file.count and not writer.no_body:
+                if data:
+                    await conn.transport.write(data)
+                data = b""
+                if await conn.transport.sendfile(file.fd, file.offset, file.count) < file.count:
+                    self.framing_failed = True  # the promised length is not kept: abort
+                    raise UnexpectedMessage(f"the file ended before its {file.count} bytes")
+            data += tail
+            if data:
                 await conn.transport.write(data, final=not more_body)
-            except ClientDisconnected:
-                self.disconnect()
-                raise
+        except ClientDisconnected:
+            self.disconnect()
+            raise
         if not more_body:
             self.response_complete = True
             if self.timeout_at != _NO_LIMIT and not self.disconnected:

@@ -118,6 +118,9 @@ def http_scope(
     scope = _connection_scope("http", target, headers, scheme, client, server, root_path, state)
     scope["http_version"] = "1.0" if http_version == b"1.0" else "1.1"
     scope["method"] = method.decode("ascii").upper()
+    # ASGI extensions spec, "Zero Copy Send" and "Path Send": honoured on every transport
+    # (``os.sendfile`` on plain TCP, read-and-write otherwise). A fresh dict per scope.
+    scope["extensions"] = {"http.response.pathsend": {}, "http.response.zerocopysend": {}}
     return scope
 
 
