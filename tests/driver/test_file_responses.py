@@ -392,7 +392,8 @@ async def test_pathsend_does_not_leak_its_descriptor(data_file: tuple[str, Any])
         await send({"type": "http.response.pathsend", "path": path})
 
     before = set(os.listdir("/proc/self/fd"))
-    await exchange(app)
+    [response] = parse_responses(await exchange(app))
+    assert response.body == DATA
     assert set(os.listdir("/proc/self/fd")) <= before
 
 
