@@ -193,7 +193,12 @@ async def test_scope_has_every_http_key(nursery: trio.Nursery) -> None:
         "client": None,  # memory streams have no addresses
         "server": None,
         "state": {},
-        "extensions": {"http.response.trailers": {}, "http.response.early_hint": {}},
+        "extensions": {
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
+            "http.response.trailers": {},
+            "http.response.early_hint": {},
+        },
     }
 
 

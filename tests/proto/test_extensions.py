@@ -33,9 +33,10 @@ def trailers_message(headers: Any = (), **keys: Any) -> dict[str, Any]:
 # -- advertising and TE ------------------------------------------------------------------
 
 
-def test_http_extensions_only_for_http_1_1() -> None:
-    assert http_extensions(b"1.1") == {TRAILERS: {}, "http.response.early_hint": {}}
-    assert http_extensions(b"1.0") is None
+def test_trailers_and_early_hints_only_for_http_1_1() -> None:
+    files = {"http.response.pathsend": {}, "http.response.zerocopysend": {}}
+    assert http_extensions(b"1.1") == {**files, TRAILERS: {}, "http.response.early_hint": {}}
+    assert http_extensions(b"1.0") == files
     assert http_extensions(b"1.1") is not http_extensions(b"1.1")
 
 

@@ -156,7 +156,12 @@ def test_http_scope_has_every_key_of_the_asgi_2_5_http_scope() -> None:
         "client": ("127.0.0.1", 51234),
         "server": ("127.0.0.1", 8000),
         "state": {},
-        "extensions": {"http.response.trailers": {}, "http.response.early_hint": {}},
+        "extensions": {
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
+            "http.response.trailers": {},
+            "http.response.early_hint": {},
+        },
     }
 
 
@@ -241,10 +246,12 @@ def test_http_scope_returns_a_new_dict_each_time() -> None:
 def test_http_scope_advertises_trailers_and_early_hints_on_http_1_1_only(
     http_version: bytes,
 ) -> None:
+    files = {"http.response.pathsend": {}, "http.response.zerocopysend": {}}
     extensions = make_scope(http_version=http_version)["extensions"]
-    assert extensions == {"http.response.trailers": {}, "http.response.early_hint": {}}
-    # No chunked encoding to carry trailers, and no 1xx to an HTTP/1.0 client (RFC 8297).
-    assert "extensions" not in make_scope(http_version=b"1.0")
+    assert extensions == {**files, "http.response.trailers": {}, "http.response.early_hint": {}}
+    # No chunked encoding to carry trailers, and no 1xx to an HTTP/1.0 client (RFC 8297);
+    # files can be sent to any client (Content-Length from the file, or the close).
+    assert make_scope(http_version=b"1.0")["extensions"] == files
 
 
 def test_http_scope_extensions_are_a_new_dict_each_time() -> None:
@@ -252,7 +259,12 @@ def test_http_scope_extensions_are_a_new_dict_each_time() -> None:
     first["extensions"]["http.response.trailers"]["mine"] = True
     first["extensions"]["app.own"] = {}
     second = make_scope()
-    assert second["extensions"] == {"http.response.trailers": {}, "http.response.early_hint": {}}
+    assert second["extensions"] == {
+        "http.response.pathsend": {},
+        "http.response.zerocopysend": {},
+        "http.response.trailers": {},
+        "http.response.early_hint": {},
+    }
     # The WebSocket scope keeps only its own (the denial response).
     scope = websocket_scope(
         target=b"/",

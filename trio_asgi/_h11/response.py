@@ -162,6 +162,25 @@ class ResponseWriter:
         """The body is chunked, so a trailer section can follow it (RFC 9112 7.1.2)."""
         return self._chunked
 
+    def frame_around(self, size: int) -> tuple[bytes, bytes]:
+        """The bytes before and after ``size`` bytes of body the caller writes itself (a
+        file the kernel sends): the chunk-size line and its CRLF for chunked encoding
+        (RFC 9112 section 7.1), else nothing. Counted against ``Content-Length`` as
+        :meth:`body` counts; with :attr:`no_body` the caller sends nothing at all.
+
+        Raises:
+            FramingError: ``size`` bytes run past the declared ``Content-Length``.
+        """
+        if self.no_body or size == 0:
+            return b"", b""
+        if self._chunked:
+            return b"%x\r\n" % size, b"\r\n"
+        if self._remaining >= 0:
+            if size > self._remaining:
+                raise FramingError("Too much data for declared Content-Length")
+            self._remaining -= size
+        return b"", b""
+
     def end(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
         """The end of the body: the last chunk for chunked encoding, else nothing.
 

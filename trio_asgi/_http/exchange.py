@@ -13,121 +13,29 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import trio
 
 from .._app import call_app
 from .._errors import ClientDisconnected, UnexpectedMessage
 from .._logging import error_logger, format_address, log_access
-from .._net.transport import Transport
-from .._types import Address, ASGIApp, Message
+from .._types import ASGIApp, Message
 from .extensions import Trailers, check_trailers_flag, early_hint_links
+from .files import FileRange, send_file_message, with_file_length
 from .messages import FramingError, check_message_type, check_response_body, check_response_start
+from .owner import CycleOwner, ExchangeSettings, ResponseFraming
 from .request import ParseError, RequestHead
 
 if TYPE_CHECKING:
-    from .._config import Config
+    pass
 
-__all__ = ["CycleOwner", "ExchangeSettings", "RequestCycle", "ResponseFraming"]
+__all__ = ["CycleOwner", "ExchangeSettings", "RequestCycle", "ResponseFraming"]  # owner.py's too
 
 _NO_LIMIT: Final = math.inf  # request_timeout off: no deadline is set
 _INTERNAL_SERVER_ERROR: Final = 500  # an app that failed before its response went out
 _GATEWAY_TIMEOUT: Final = 504  # request_timeout fired before (RFC 9110 section 15.6.5)
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeSettings:
-    """The configuration one request's exchange reads, taken from :class:`~trio_asgi.Config`
-    once per server (:meth:`from_config`).
-
-    Attributes:
-        max_request_body_size: bytes of request body accepted, or None for no limit (413).
-        body_read_timeout: seconds one ``receive()`` waits for body bytes (then 408).
-        disconnect_timeout: seconds an app may run on after its client left.
-        request_timeout: seconds the app call may take to complete its response (then it
-            is cancelled: 504, or an abort); ``math.inf``: no limit.
-        access_log: whether a completed response is logged to ``trio_asgi.access``.
-    """
-
-    max_request_body_size: int | None
-    body_read_timeout: float
-    disconnect_timeout: float
-    request_timeout: float
-    access_log: bool
-
-    @classmethod
-    def from_config(cls, config: Config) -> ExchangeSettings:
-        return cls(
-            max_request_body_size=config.max_request_body_size,
-            body_read_timeout=config.body_read_timeout,
-            disconnect_timeout=config.disconnect_timeout,
-            request_timeout=config.request_timeout,
-            access_log=config.access_log,
-        )
-
-
-class ResponseFraming(Protocol):
-    """One response's bytes as the protocol frames them (HTTP/1.1's ``ResponseWriter``
-    today): the head, each body chunk, the end. ``body`` and ``end`` raise
-    :class:`~trio_asgi._http.messages.FramingError` for a body that does not match the
-    declared ``Content-Length``."""
-
-    @property
-    def head(self) -> bytes:
-        """The status line and header section."""
-
-    @property
-    def keep_alive(self) -> bool:
-        """The connection stays open after this response."""
-
-    def body(self, data: bytes) -> bytes:
-        """``data`` framed as the next piece of the body."""
-
-    @property
-    def chunked(self) -> bool:
-        """The body is chunked: a trailer section can follow it."""
-
-    def end(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
-        """What ends the body (the last chunk and ``trailers``, or nothing)."""
-
-
-class CycleOwner(Protocol):
-    """What a :class:`RequestCycle` uses of the connection it belongs to."""
-
-    client: Address | None
-    transport: Transport  # writes go straight to it; ``transport.broken``: they cannot succeed
-    response_begun: bool  # bytes of this cycle's response went out
-
-    @property
-    def closing(self) -> bool:
-        """No request will be served after this one (its response says ``close``)."""
-
-    def response_writer(self, status: int, headers: list[tuple[bytes, bytes]]) -> ResponseFraming:
-        """The response head's framing for ``status`` and ``headers``. Raises InvalidMessage."""
-
-    async def send_continue(self) -> None:
-        """Send ``100 Continue``."""
-
-    async def send_early_hints(self, links: list[bytes]) -> None:
-        """Send ``103 Early Hints`` with a ``Link`` header per value of ``links``."""
-
-    def resume_reading(self) -> None:
-        """The body buffer has room again: wake the reader."""
-
-    def stop_keep_alive(self) -> None:
-        """Serve no request after this one."""
-
-    def response_done(self) -> None:
-        """The response is fully written: start the next cycle or begin closing."""
-
-    async def replace_response(self, status: int) -> bool:
-        """Send an error response with ``status`` instead of the app's, then close: False
-        if the client is gone (the connection is closed then)."""
-
-    async def abort(self) -> None:
-        """Close the connection now: a response cut short must not be followed by another."""
+_FILE_MESSAGES: Final = frozenset({"http.response.zerocopysend", "http.response.pathsend"})
 
 
 class RequestCycle:
@@ -408,6 +316,11 @@ class RequestCycle:
             links = early_hint_links(message, self.request.http_version, written)
             if links is not None:
                 await self._conn.send_early_hints(links)
+        elif message_type in _FILE_MESSAGES:  # ASGI extensions: Zero Copy Send, Path Send
+            if not self.response_started or self.response_complete:
+                when = "after it was completed" if self.response_started else "before its start"
+                raise UnexpectedMessage(f"ASGI message {message_type!r} sent {when}.")
+            await send_file_message(message_type, message, self._head_pending, self._send_body)
         elif message_type == "http.disconnect" and self.response_complete:
             if not self._stray_disconnect_warned:
                 self._stray_disconnect_warned = True
@@ -420,7 +333,9 @@ class RequestCycle:
             expected = "'http.response.body'" if self.response_started else "'http.response.start'"
             raise UnexpectedMessage(f"Expected ASGI message {expected}, but got {message_type!r}.")
 
-    async def _send_body(self, body: bytes, more_body: bool) -> None:
+    async def _send_body(self, body: bytes, more_body: bool, file: FileRange | None = None) -> None:
+        """Write ``body``, or the ``file`` range by the transport's ``sendfile`` (files.py),
+        after the head if it is held; a file that is the whole body sets Content-Length."""
         conn = self._conn
         if conn.transport.broken:
             raise ClientDisconnected("the client closed the connection")
@@ -428,17 +343,25 @@ class RequestCycle:
         assert writer is not None  # response_started
         head = b""
         if self._head_pending:
-            if conn.closing and writer.keep_alive:
-                # Shutdown began while the head was held: it must now say so.
-                writer = self._writer = conn.response_writer(self.status, self._headers)
+            headers = self._headers
+            if file is not None:
+                headers = with_file_length(headers, self.status, file.count, more_body)
+            if headers is not self._headers or (conn.closing and writer.keep_alive):
+                # A file's length, or shutdown began while the head was held: say so.
+                writer = self._writer = conn.response_writer(self.status, headers)
             head = writer.head
         complete = not more_body
+        tail = b""  # what follows a file's bytes and ends the body
         try:
-            data = head + writer.body(body) if body else head
+            if file is None:
+                data = head + writer.body(body) if body else head
+            else:
+                before, tail = writer.frame_around(file.count)
+                data = head + before
             if complete:
                 trailers = self._trailers  # then the last trailers complete the response
                 if trailers is None or not trailers.end_body(writer.chunked, self.request.headers):
-                    data += writer.end()
+                    tail += writer.end()
                 complete = trailers is None
         except FramingError as exc:
             # The body does not match the declared Content-Length: the response can be
@@ -451,17 +374,30 @@ class RequestCycle:
         if head:
             self._head_pending = False
             conn.response_begun = True
-        await self._write(data, complete)
+        if file is not None and file.count and not writer.no_body:
+            await self._write(data, complete, file, tail)
+        else:
+            await self._write(data + tail, complete)
 
-    async def _write(self, data: bytes, complete: bool) -> None:
-        """Write ``data`` of the response; ``complete``: it is the end of the response."""
+    async def _write(
+        self, data: bytes, complete: bool, file: FileRange | None = None, tail: bytes = b""
+    ) -> None:
+        """Write ``data``, then the ``file`` range by the transport's ``sendfile`` and
+        ``tail``; ``complete``: it is the end of the response."""
         conn = self._conn
-        if data:
-            try:
+        try:
+            if file is not None:
+                if data:
+                    await conn.transport.write(data)
+                data = tail
+                if await conn.transport.sendfile(file.fd, file.offset, file.count) < file.count:
+                    self.framing_failed = True  # the promised length is not kept: abort
+                    raise UnexpectedMessage(f"the file ended before its {file.count} bytes")
+            if data:
                 await conn.transport.write(data, final=complete)
-            except ClientDisconnected:
-                self.disconnect()
-                raise
+        except ClientDisconnected:
+            self.disconnect()
+            raise
         if complete:
             self.response_complete = True
             if self.timeout_at != _NO_LIMIT and not self.disconnected:

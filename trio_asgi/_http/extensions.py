@@ -1,10 +1,11 @@
-"""The ASGI HTTP extensions the server honours: ``http.response.trailers`` and
-``http.response.early_hint`` (asgiref ``docs/extensions.rst``). Pure functions, no trio.
+"""The ASGI HTTP extensions the server honours (asgiref ``docs/extensions.rst``): the
+checks of ``http.response.trailers`` and ``http.response.early_hint``, pure functions, no
+trio; ``http.response.pathsend`` and ``http.response.zerocopysend`` are ``files.py``'s.
 
-- :func:`http_extensions`: what an ``http`` scope advertises. Both extensions need HTTP/1.1
-  (trailers ride on chunked encoding, RFC 9112 section 7.1.2; a 1xx must not go to an
-  HTTP/1.0 client, RFC 8297 section 2 and RFC 9110 section 15.2), so an HTTP/1.0 request
-  gets neither.
+- :func:`http_extensions`: what an ``http`` scope advertises. The file extensions on every
+  request; trailers and early hints need HTTP/1.1 (trailers ride on chunked encoding, RFC
+  9112 section 7.1.2; a 1xx must not go to an HTTP/1.0 client, RFC 8297 section 2 and RFC
+  9110 section 15.2), so an HTTP/1.0 request gets neither.
 - :func:`accepts_trailers`: the request said ``TE: trailers`` (RFC 9110 section 10.1.4);
   without it the spec has the server drop the trailers.
 - :func:`check_response_trailers`, :func:`check_early_hint`, :func:`check_trailers_flag`:
@@ -28,7 +29,9 @@ from .messages import FIELD_NAME, FIELD_VALUE
 __all__ = [
     "EARLY_HINT",
     "FORBIDDEN_TRAILERS",
+    "PATHSEND",
     "TRAILERS",
+    "ZEROCOPYSEND",
     "Trailers",
     "accepts_trailers",
     "check_early_hint",
@@ -40,6 +43,8 @@ __all__ = [
 
 TRAILERS: Final = "http.response.trailers"
 EARLY_HINT: Final = "http.response.early_hint"
+PATHSEND: Final = "http.response.pathsend"  # files.py
+ZEROCOPYSEND: Final = "http.response.zerocopysend"  # files.py
 
 #: Fields a trailer section must not carry (RFC 9110 section 6.5.1: framing, routing,
 #: connection control, authentication, request modifiers, response controls and content
@@ -72,12 +77,14 @@ FORBIDDEN_TRAILERS: Final = frozenset(
 )
 
 
-def http_extensions(http_version: bytes) -> dict[str, Any] | None:
+def http_extensions(http_version: bytes) -> dict[str, Any]:
     """The ``extensions`` of an ``http`` scope for a request of ``http_version``: a new dict
-    (the app may change it) for HTTP/1.1, None (no key) for HTTP/1.0."""
+    each time (the app may change it). ``http.response.pathsend`` and
+    ``http.response.zerocopysend`` (``files.py``) on every request; ``http.response.trailers``
+    and ``http.response.early_hint`` on HTTP/1.1 only."""
     if http_version == b"1.0":
-        return None
-    return {TRAILERS: {}, EARLY_HINT: {}}
+        return {PATHSEND: {}, ZEROCOPYSEND: {}}
+    return {PATHSEND: {}, ZEROCOPYSEND: {}, TRAILERS: {}, EARLY_HINT: {}}
 
 
 def accepts_trailers(headers: Iterable[tuple[bytes, bytes]]) -> bool:

@@ -8,8 +8,10 @@ reuses them).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from .._errors import InvalidMessage
@@ -18,9 +20,12 @@ __all__ = [
     "FIELD_NAME",
     "FIELD_VALUE",
     "FramingError",
+    "ZeroCopySend",
     "check_message_type",
+    "check_pathsend",
     "check_response_body",
     "check_response_start",
+    "check_zerocopysend",
 ]
 
 #: RFC 9110 section 5.1: field-name = token.
@@ -98,3 +103,72 @@ def check_response_body(message: Mapping[str, Any]) -> tuple[bytes, bool]:
     if not isinstance(more_body, bool):
         raise InvalidMessage(f"'http.response.body' 'more_body' must be a bool, not {more_body!r}")
     return bytes(body), more_body
+
+
+@dataclass(frozen=True, slots=True)
+class ZeroCopySend:
+    """An ``http.response.zerocopysend`` message, checked (ASGI extensions spec, "Zero Copy
+    Send").
+
+    Attributes:
+        fd: the OS file descriptor to read from (the app keeps it and closes it).
+        offset: the byte offset to read from, or None: from the file's current position
+            (which then advances by what was sent, as a read would).
+        count: bytes to send, or None: to the end of the file.
+        more_body: more body messages follow.
+    """
+
+    fd: int
+    offset: int | None
+    count: int | None
+    more_body: bool
+
+
+def check_zerocopysend(message: Mapping[str, Any]) -> ZeroCopySend:
+    """Validate an ``http.response.zerocopysend`` message (ASGI extensions spec, "Zero Copy
+    Send"): ``file`` is an object with ``fileno()`` (an ``int`` descriptor is taken too),
+    ``offset`` and ``count`` optional non-negative ints, ``more_body`` an optional bool.
+
+    Raises:
+        InvalidMessage: a key is missing or has the wrong type or value.
+    """
+    kind = "'http.response.zerocopysend'"
+    file = message.get("file")
+    if type(file) is int:
+        fd = file
+    else:
+        fileno = getattr(file, "fileno", None)
+        if fileno is None:
+            raise InvalidMessage(f"{kind} 'file' must be a file object or descriptor, not {file!r}")
+        try:
+            fd = fileno()
+        except (OSError, ValueError) as exc:  # io.UnsupportedOperation (BytesIO), closed files
+            raise InvalidMessage(
+                f"{kind} 'file' {file!r} has no OS file descriptor: {exc}"
+            ) from None
+    if type(fd) is not int or fd < 0:
+        raise InvalidMessage(f"{kind} 'file' must have a file descriptor, not {fd!r}")
+    offset = message.get("offset")
+    count = message.get("count")
+    for key, value in (("offset", offset), ("count", count)):
+        if value is not None and (type(value) is not int or value < 0):
+            raise InvalidMessage(f"{kind} {key!r} must be an int >= 0, not {value!r}")
+    more_body = message.get("more_body", False)
+    if not isinstance(more_body, bool):
+        raise InvalidMessage(f"{kind} 'more_body' must be a bool, not {more_body!r}")
+    return ZeroCopySend(fd, offset, count, more_body)
+
+
+def check_pathsend(message: Mapping[str, Any]) -> str:
+    """Validate an ``http.response.pathsend`` message and return its ``path`` (ASGI
+    extensions spec, "Path Send": "the string representation of the absolute file path").
+
+    Raises:
+        InvalidMessage: ``path`` is not a str, or not an absolute path.
+    """
+    path = message.get("path")
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise InvalidMessage(
+            f"'http.response.pathsend' 'path' must be an absolute path (a str), not {path!r}"
+        )
+    return path

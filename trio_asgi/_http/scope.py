@@ -114,16 +114,15 @@ def http_scope(
             never reach another request.
 
     Returns:
-        a new, mutable scope dict. An HTTP/1.1 request's has ``extensions``, a new dict
-        each time: ``http.response.trailers`` and ``http.response.early_hint``
-        (:func:`~trio_asgi._http.extensions.http_extensions`); an HTTP/1.0 request's has none.
+        a new, mutable scope dict. Its ``extensions`` are a new dict each time
+        (:func:`~trio_asgi._http.extensions.http_extensions`): ``http.response.pathsend``
+        and ``http.response.zerocopysend`` always, ``http.response.trailers`` and
+        ``http.response.early_hint`` for HTTP/1.1 requests.
     """
     scope = _connection_scope("http", target, headers, scheme, client, server, root_path, state)
     scope["http_version"] = "1.0" if http_version == b"1.0" else "1.1"
     scope["method"] = method.decode("ascii").upper()
-    extensions = http_extensions(http_version)
-    if extensions is not None:
-        scope["extensions"] = extensions
+    scope["extensions"] = http_extensions(http_version)
     return scope
 
 

@@ -20,10 +20,18 @@ Both keep the same rules:
   writers, so bytes of two responses never interleave. A write cancelled half-way leaves
   an unknown part out: the transport is then ``broken`` and writes nothing more.
 - :meth:`~SocketTransport.close` is synchronous for a socket and never raises.
+- ``sendfile`` sends bytes of a file descriptor under the write lock, with the same
+  backpressure and the same :class:`~trio_asgi.ClientDisconnected`: ``os.sendfile`` on a
+  socket (the bytes never enter Python), else ``os.pread``/``os.read`` of at most
+  ``FILE_CHUNK_SIZE`` and ``send_all``, one chunk in memory at a time (also the fallback
+  when the kernel refuses ``sendfile`` for that descriptor). The read runs on Trio's thread:
+  one bounded read of a regular file (the page cache, or one disk read) costs less than
+  handing each chunk to a worker thread and back.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Awaitable
 from typing import Final, Protocol
@@ -32,9 +40,24 @@ import trio
 
 from .._errors import ClientDisconnected
 
-__all__ = ["READ_SIZE", "SocketTransport", "StreamTransport", "Transport", "open_transport"]
+__all__ = [
+    "FILE_CHUNK_SIZE",
+    "READ_SIZE",
+    "SocketTransport",
+    "StreamTransport",
+    "Transport",
+    "open_transport",
+]
 
 READ_SIZE: Final = 64 * 1024  # bytes asked of the socket per read (64 KiB)
+FILE_CHUNK_SIZE: Final = 64 * 1024  # bytes of a file read and written at a time (64 KiB)
+SENDFILE_SLICE: Final = 1024 * 1024  # bytes per os.sendfile call (1 MiB): then a checkpoint
+#: os.sendfile cannot serve this descriptor pair: read and write instead.
+_NO_SENDFILE: Final = frozenset(
+    {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP, errno.ESPIPE, errno.EOVERFLOW}
+)
+#: os.sendfile failed on the socket's side: the peer is gone.
+_PEER_GONE: Final = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN})
 
 
 class Transport(Protocol):
@@ -73,6 +96,16 @@ class Transport(Protocol):
 
         Raises:
             ClientDisconnected: the transport is broken or the write failed.
+        """
+
+    async def sendfile(self, fd: int, offset: int | None, count: int) -> int:
+        """Send ``count`` bytes of file descriptor ``fd`` from ``offset`` (None: from its
+        current position, which advances), under the write lock (see the module docstring);
+        returns the bytes sent, fewer than ``count`` only if the file ended first.
+
+        Raises:
+            ClientDisconnected: the transport is broken or a write failed.
+            OSError: reading ``fd`` failed (the transport is then broken if part was sent).
         """
 
     def half_close_now(self) -> bool | None:
@@ -129,6 +162,29 @@ class StreamTransport:
 
     def half_close_now(self) -> bool | None:
         return None
+
+    async def sendfile(self, fd: int, offset: int | None, count: int) -> int:
+        if self.broken:
+            raise ClientDisconnected("the client closed the connection")
+        async with self._lock():
+            return await self._copy_file(fd, offset, count)
+
+    async def _copy_file(self, fd: int, offset: int | None, count: int) -> int:
+        """Read ``fd`` and write it in chunks of at most ``FILE_CHUNK_SIZE``, with the write
+        lock held; a failed read after part of the file went out breaks the transport."""
+        sent = 0
+        while sent < count:
+            size = min(count - sent, FILE_CHUNK_SIZE)
+            try:
+                chunk = os.read(fd, size) if offset is None else os.pread(fd, size, offset + sent)
+            except OSError:
+                self.broken = self.broken or sent > 0
+                raise
+            if not chunk:
+                break  # the file ended first
+            await self._send_all(chunk)
+            sent += len(chunk)
+        return sent
 
     async def send_eof(self) -> bool:
         stream = self.stream
@@ -258,6 +314,52 @@ class SocketTransport(StreamTransport):
             # run. The write that completes a response skips it: the app task is about
             # to end, which is a scheduling point anyway.
             await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def sendfile(self, fd: int, offset: int | None, count: int) -> int:
+        if self.broken:
+            raise ClientDisconnected("the client closed the connection")
+        async with self._lock():
+            try:
+                sent = await self._sendfile(fd, offset, count)
+            except trio.Cancelled:
+                self.broken = True  # cancelled part-way: an unknown part is out
+                raise
+            if sent < 0:  # os.sendfile refused this descriptor before sending anything
+                return await self._copy_file(fd, offset, count)
+            return sent
+
+    async def _sendfile(self, fd: int, offset: int | None, count: int) -> int:
+        """``os.sendfile`` until ``count`` bytes are out or the file ends, waiting for the
+        socket to drain when its buffer is full; -1 if the kernel cannot ``sendfile`` this
+        descriptor (nothing was sent then)."""
+        sent = 0
+        while sent < count:
+            size = min(count - sent, SENDFILE_SLICE)
+            if self.closed:  # closed while this waited: the socket's fd is stale
+                raise ClientDisconnected("the client closed the connection")
+            try:
+                n = os.sendfile(self._fd, fd, None if offset is None else offset + sent, size)
+            except BlockingIOError:
+                try:
+                    await trio.lowlevel.wait_writable(self._fd)  # backpressure
+                except trio.ClosedResourceError as exc:
+                    self._failed()
+                    raise ClientDisconnected("the client closed the connection") from exc
+                continue
+            except OSError as exc:
+                if exc.errno in _PEER_GONE:
+                    self._failed()
+                    raise ClientDisconnected("the client closed the connection") from exc
+                if exc.errno in _NO_SENDFILE and sent == 0:
+                    return -1
+                self.broken = self.broken or sent > 0  # the file's fault (EBADF, EIO)
+                raise
+            if n == 0:
+                break  # the file ended first
+            sent += n
+            if sent < count:
+                await trio.lowlevel.checkpoint()  # let other tasks run between slices
+        return sent
 
     def half_close_now(self) -> bool | None:
         if self.closed or self._write_locked():
