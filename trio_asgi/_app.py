@@ -3,9 +3,11 @@
 What it does for every protocol: runs ``app(scope, receive, send)`` inside the caller's
 cancel scope (the scope a disconnect puts its grace deadline on); treats
 :class:`~trio_asgi.ClientDisconnected` escaping the app as the client having left (nothing
-to log, ASGI spec 2.4); logs any other ``Exception`` once, with its traceback and what the
-app was handling; and returns the outcome, which each protocol maps to its own answer (a 500
-or an abort for HTTP/1.1, close 1011 or a 500 handshake refusal for WebSocket).
+to log, ASGI spec 2.4), also when the app turned it into an error of its own (Starlette's
+``ClientDisconnect``: one DEBUG line); logs any other ``Exception`` once, with its
+traceback and what the app was handling; and returns the outcome, which each protocol maps
+to its own answer (a 500 or an abort for HTTP/1.1, close 1011 or a 500 handshake refusal
+for WebSocket).
 Cancellation and other ``BaseException``\\ s pass through untouched.
 
 The first-run hint: an app that needs asyncio, served on Trio (``loop="trio"``), fails every
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final
 
 import trio
@@ -82,9 +84,9 @@ server_hints: contextvars.ContextVar[FirstRunHints | None] = contextvars.Context
 )
 
 
-def needs_asyncio(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it, or one in its exception group) is what an asyncio
-    app raises when it runs on Trio (:data:`_ASYNCIO_SIGNS`)."""
+def _linked(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, what caused it (``__cause__``, ``__context__``) and the members of exception
+    groups, each once, at most :data:`_MAX_DEPTH` links away."""
     pending: list[tuple[BaseException, int]] = [(exc, 0)]
     seen: set[int] = set()
     while pending:
@@ -92,16 +94,30 @@ def needs_asyncio(exc: BaseException) -> bool:
         if id(current) in seen or depth > _MAX_DEPTH:
             continue
         seen.add(id(current))
-        if isinstance(current, (RuntimeError, TypeError)):
-            text = str(current)
-            if any(sign in text for sign in _ASYNCIO_SIGNS):
-                return True
+        yield current
         if isinstance(current, BaseExceptionGroup):
             pending.extend((inner, depth + 1) for inner in current.exceptions)
         for linked in (current.__cause__, current.__context__):
             if linked is not None:
                 pending.append((linked, depth + 1))
-    return False
+
+
+def needs_asyncio(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it, or one in its exception group) is what an asyncio
+    app raises when it runs on Trio (:data:`_ASYNCIO_SIGNS`)."""
+    return any(
+        isinstance(current, (RuntimeError, TypeError))
+        and any(sign in str(current) for sign in _ASYNCIO_SIGNS)
+        for current in _linked(exc)
+    )
+
+
+def left_with_the_client(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised because the client left: ``send()``'s
+    :class:`~trio_asgi.ClientDisconnected` is in its causes. Starlette (and so FastAPI)
+    turns it into ``starlette.requests.ClientDisconnect``, a plain ``Exception`` raised
+    while handling ours, and lets that escape the app."""
+    return any(isinstance(current, ClientDisconnected) for current in _linked(exc))
 
 
 async def call_app(
@@ -130,6 +146,14 @@ async def call_app(
         except ClientDisconnected:
             return None  # the app let send()'s OSError escape: the client left
         except Exception as exc:  # noqa: BLE001 - the one app boundary: log once, answer
+            if left_with_the_client(exc):  # the same, turned into the framework's own error
+                error_logger.debug(
+                    "The client left while the app handled %s; it raised %r",
+                    describe(),
+                    exc,
+                    exc_info=exc,  # a bug in the app's cleanup shows at --log-level debug
+                )
+                return None
             error_logger.error(
                 "Exception in ASGI application handling %s from %s",
                 describe(),
