@@ -1,11 +1,14 @@
-"""Tier 3: examples/django_project/ through WSGI (``mysite.wsgi:application``) on the real server.
+"""Tier 3: examples/django_project/ on the real server, through WSGI and through ASGI.
 
-The example's own ``application`` (Django's WSGI handler inside ``StaticFilesHandler``),
-served with ``interface="wsgi"``: the plain view, the streaming view (chunked, line by line),
-the admin's login page with its form, a static file of the admin's CSS, the admin's redirect
-to that page, and no database opened on the way (the project serves without ``migrate``).
+The example's own ``application``\\ s: Django's WSGI handler inside ``StaticFilesHandler``
+(``mysite.wsgi``, ``interface="wsgi"``) and its ASGI handler inside
+``ASGIStaticFilesHandler`` (``mysite.asgi``, ``loop="asyncio"``), each tested for the plain
+view, the streaming view (chunked, line by line), the admin's login page with its form, a
+static file of the admin's CSS, the admin's redirect to that page, and no database opened
+on the way (the project serves without ``migrate``).
 The example's command in a subprocess: tests/integration/test_examples_frameworks.py.
-Django's ASGI handler (mysite/asgi.py, ``--loop asyncio``): tests/integration/test_asyncio_loop.py.
+Django's disconnect listener and async views under ``--loop asyncio``:
+tests/integration/test_asyncio_loop.py.
 
 Django's settings are process-global: the ``django_settings`` fixture
 (tests/integration/conftest.py) sets up the suite's one settings module, ``mysite.settings``.
@@ -27,15 +30,18 @@ PROJECT = Path(__file__).resolve().parent.parent.parent / "examples" / "django_p
 TIMEOUT = 5  # seconds: the bound on any single wait; a passing test takes far less
 
 
-@pytest.fixture
-def application(django_settings: None) -> Any:
-    """``mysite.wsgi.application``, imported with the example's settings."""
-    return importlib.import_module("mysite.wsgi").application
-
-
-@pytest.fixture
-async def server(nursery: trio.Nursery, application: Any) -> Any:
-    running = await start_server(nursery, application, interface="wsgi")
+@pytest.fixture(params=["wsgi", "asgi"])
+async def server(
+    request: pytest.FixtureRequest, nursery: trio.Nursery, django_settings: None
+) -> Any:
+    """The example served through WSGI (``mysite.wsgi``) and through Django's ASGI handler
+    (``mysite.asgi``, asyncio code: ``loop="asyncio"``)."""
+    if request.param == "wsgi":
+        application = importlib.import_module("mysite.wsgi").application
+        running = await start_server(nursery, application, interface="wsgi")
+    else:
+        application = importlib.import_module("mysite.asgi").application
+        running = await start_server(nursery, application, loop="asyncio")
     yield running
     with trio.fail_after(TIMEOUT):
         await running.shutdown()

@@ -1,7 +1,13 @@
-"""The example's two views: a plain one, and one that streams its body line by line."""
+"""The example's two views: a plain one, and one that streams its body line by line.
 
-from collections.abc import Iterator
+The stream is a plain generator under WSGI and an async one under ASGI: Django's ASGI
+handler reads a sync iterator to its end before sending any of it (with a warning,
+"StreamingHttpResponse must consume synchronous iterators"), so it would not stream.
+"""
 
+from collections.abc import AsyncIterator, Iterator
+
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 
 MAX_LINES = 10_000
@@ -25,4 +31,9 @@ def stream(request: HttpRequest) -> HttpResponse:
         for n in range(lines):
             yield f"line {n + 1} of {lines}\n"
 
-    return StreamingHttpResponse(numbered(), content_type="text/plain")
+    async def numbered_async() -> AsyncIterator[str]:
+        for line in numbered():
+            yield line
+
+    content = numbered_async() if isinstance(request, ASGIRequest) else numbered()
+    return StreamingHttpResponse(content, content_type="text/plain")
