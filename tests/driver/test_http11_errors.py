@@ -333,28 +333,34 @@ async def test_invalid_message_raises_and_the_response_can_still_be_sent(
     assert error_records(caplog) == []
 
 
-async def test_messages_after_the_response_completed_raise(
+async def test_messages_after_the_response_completed_are_ignored_with_one_warning(
     nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # ASGI HTTP spec 2.5, "Response Body": once more_body is False, "any further messages on
+    # the channel will be ignored". An unknown type still raises (spec, "Error Handling").
     errors: list[Exception] = []
     app_done = trio.Event()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await respond(send, b"done")
-        for message in ({"type": "http.response.body", "body": b"more"}, START_200):
-            try:
-                await send(message)
-            except RuntimeError as exc:
-                errors.append(exc)
+        await send({"type": "http.response.body", "body": b"more"})
+        await send(START_200)
+        try:
+            await send({"type": "http.response.bogus"})
+        except UnexpectedMessage as exc:
+            errors.append(exc)
         app_done.set()
 
     served = await start_connection(nursery, app)
     client = H11Client(served.client)
     assert (await client.request()).body == b"done"
     await app_done.wait()
-    body_error, start_error = errors
-    assert isinstance(body_error, UnexpectedMessage)
-    assert "after the response was already completed" in str(body_error)
-    assert isinstance(start_error, UnexpectedMessage)
+    [unknown] = errors
+    assert "'http.response.bogus'" in str(unknown)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [  # one per request, for the first message it ignored
+        "ASGI app sent 'http.response.body' after its response to \"GET /\"; ignored (the "
+        "response was complete: further messages are ignored, ASGI HTTP spec)",
+    ]
     assert (await client.request()).body == b"done"  # the connection is unharmed
     assert error_records(caplog) == []

@@ -256,7 +256,7 @@ async def test_trailers_only_after_the_announced_body() -> None:
     assert raw.endswith(b"2\r\nhi\r\n0\r\n\r\n")
     assert raised == [
         "Unexpected ASGI message 'http.response.body' sent, "
-        "after the response was already completed.",
+        "after the last body message (the trailers are due).",
         "Expected ASGI message 'http.response.body', but got 'http.response.trailers'.",
     ]
 

@@ -36,6 +36,18 @@ _NO_LIMIT: Final = math.inf  # request_timeout off: no deadline is set
 _INTERNAL_SERVER_ERROR: Final = 500  # an app that failed before its response went out
 _GATEWAY_TIMEOUT: Final = 504  # request_timeout fired before (RFC 9110 section 15.6.5)
 _FILE_MESSAGES: Final = frozenset({"http.response.zerocopysend", "http.response.pathsend"})
+#: What ``send()`` ignores once the response is complete (ASGI HTTP spec 2.5, "Response
+#: Body": "any further messages on the channel will be ignored"); an unknown type raises.
+_IGNORED_WHEN_COMPLETE: Final = frozenset(
+    {
+        "http.response.start",
+        "http.response.body",
+        "http.response.trailers",
+        "http.response.early_hint",
+        "http.disconnect",
+        *_FILE_MESSAGES,
+    }
+)
 
 
 class RequestCycle:
@@ -63,8 +75,8 @@ class RequestCycle:
         "_final_body_taken",
         "_head_pending",
         "_headers",
+        "_late_message_warned",
         "_settings",
-        "_stray_disconnect_warned",
         "_trailers",
         "_waiter",
         "_writer",
@@ -119,7 +131,7 @@ class RequestCycle:
         self.framing_failed = False  # the body broke its Content-Length: abort, do not answer
         self.expecting_continue = request.expect_continue  # owed 100 Continue, until body
         self._waiter: trio.Event | None = None
-        self._stray_disconnect_warned = False
+        self._late_message_warned = False
         self._trailers: Trailers | None = None  # the start said trailers: True
 
     def describe(self) -> str:
@@ -262,32 +274,36 @@ class RequestCycle:
         The response head is held until the first body message, then written together with
         it. Each body message returns once its bytes are handed to the socket.
 
-        A stray ``http.disconnect`` after the response is complete (tutorial apps send
-        one) is ignored with one WARNING per request: the response is complete, and the ASGI
-        HTTP spec 2.5 ("Response Body") says that then "any further messages on the channel
-        will be ignored". Before that, ``http.disconnect`` is an error like any message type
-        ``send()`` does not take: it is a ``receive`` event (spec 2.5, "Disconnect"), and
-        the ASGI spec ("Error Handling") says an event with an unknown ``type`` "should
-        raise an exception out of the ``send`` awaitable".
+        Once the response is complete, the ASGI HTTP spec 2.5 ("Response Body") says "any
+        further messages on the channel will be ignored": a response message (another body,
+        a second start, trailers, a file) or a stray ``http.disconnect`` (tutorial apps send
+        one) is ignored, with one WARNING per request; the response already sent is intact
+        and the connection goes on. Before that, ``http.disconnect`` is an error like any
+        message type ``send()`` does not take: it is a ``receive`` event (spec 2.5,
+        "Disconnect"), and the ASGI spec ("Error Handling") says an event with an unknown
+        ``type`` "should raise an exception out of the ``send`` awaitable"; an unknown type
+        raises after the response too.
 
         Raises:
             ClientDisconnected: the connection is closed (an ``OSError``, spec 2.4).
             InvalidMessage: the message is not a dict with a known ``type``, or its keys have
                 the wrong types or values.
-            UnexpectedMessage: the message is not allowed now (body before start, anything
-                but a stray ``http.disconnect`` after the response completed, a body longer
-                or shorter than the declared ``Content-Length``).
+            UnexpectedMessage: the message is not allowed now (body before start, a second
+                start before the response completed, a body longer or shorter than the
+                declared ``Content-Length``), or its type is unknown.
         """
         message_type = check_message_type(message)
-        if message_type == "http.response.body":
+        if self.response_complete and message_type in _IGNORED_WHEN_COMPLETE:
+            self._ignore_late(message_type)
+        elif message_type == "http.response.body":
             if not self.response_started:
                 raise UnexpectedMessage(
                     "Expected ASGI message 'http.response.start', but got 'http.response.body'."
                 )
-            if self.response_complete or (self._trailers and self._trailers.body_done):
+            if self._trailers and self._trailers.body_done:
                 raise UnexpectedMessage(
                     "Unexpected ASGI message 'http.response.body' sent, "
-                    "after the response was already completed."
+                    "after the last body message (the trailers are due)."
                 )
             body, more_body = check_response_body(message)
             await self._send_body(body, more_body)
@@ -317,21 +333,28 @@ class RequestCycle:
             if links is not None:
                 await self._conn.send_early_hints(links)
         elif message_type in _FILE_MESSAGES:  # ASGI extensions: Zero Copy Send, Path Send
-            if not self.response_started or self.response_complete:
-                when = "after it was completed" if self.response_started else "before its start"
-                raise UnexpectedMessage(f"ASGI message {message_type!r} sent {when}.")
+            if not self.response_started:
+                raise UnexpectedMessage(f"ASGI message {message_type!r} sent before its start.")
             await send_file_message(message_type, message, self._head_pending, self._send_body)
-        elif message_type == "http.disconnect" and self.response_complete:
-            if not self._stray_disconnect_warned:
-                self._stray_disconnect_warned = True
-                error_logger.warning(
-                    "ASGI app sent 'http.disconnect' after its response to %s; ignored "
-                    "(it is a receive event: the server sends it, the app never needs to)",
-                    self.describe(),
-                )
         else:
             expected = "'http.response.body'" if self.response_started else "'http.response.start'"
             raise UnexpectedMessage(f"Expected ASGI message {expected}, but got {message_type!r}.")
+
+    def _ignore_late(self, message_type: str) -> None:
+        """A message after the response completed: ignored, one WARNING per request."""
+        if self._late_message_warned:
+            return
+        self._late_message_warned = True
+        if message_type == "http.disconnect":
+            why = "it is a receive event: the server sends it, the app never needs to"
+        else:
+            why = "the response was complete: further messages are ignored, ASGI HTTP spec"
+        error_logger.warning(
+            "ASGI app sent %r after its response to %s; ignored (%s)",
+            message_type,
+            self.describe(),
+            why,
+        )
 
     async def _send_body(self, body: bytes, more_body: bool, file: FileRange | None = None) -> None:
         """Write ``body``, or the ``file`` range by the transport's ``sendfile`` (files.py),
