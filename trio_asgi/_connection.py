@@ -25,6 +25,7 @@ from ._h11.connection import HTTP11Connection
 from ._h11.reader import LINGER_TIMEOUT
 from ._h11.settings import HTTP11Settings
 from ._logging import error_logger, format_address
+from ._net.listeners import unix_address
 from ._net.transport import open_transport
 from ._types import Address, ConnectionInfo
 
@@ -32,15 +33,23 @@ __all__ = ["connection_info", "handle_connection", "open_connection", "refuse_co
 
 
 def connection_info(stream: trio.abc.Stream, context: ServerContext) -> ConnectionInfo:
-    """The client and server addresses of ``stream`` (None for a stream that is not a TCP
-    socket, or whose peer already reset it) and its scheme, ``"http"``.
+    """The client and server addresses of ``stream`` and its scheme, ``"http"``.
+
+    TCP: ``(host, port)`` each (None when the peer already reset the connection). A Unix
+    socket: server ``UnixAddress(path, None)`` and client None (ASGI HTTP spec, "HTTP
+    Connection Scope"). Any other stream: None and None.
 
     The server address is the shared tuple of :meth:`ServerContext.local_address`: a
     server has a handful, so thousands of idle connections need not hold a copy each.
     """
     client: Address | None = None
     server: Address | None = None
-    if isinstance(stream, trio.SocketStream) and stream.socket.family in _TCP_FAMILIES:
+    if not isinstance(stream, trio.SocketStream):
+        return ConnectionInfo(None, None, "http")
+    if stream.socket.family == trio.socket.AF_UNIX:
+        # ASGI: server is [path, None]; the client of a Unix socket has no address.
+        return ConnectionInfo(None, unix_address(stream.socket.getsockname()), "http")
+    if stream.socket.family in _TCP_FAMILIES:
         try:
             peer = stream.socket.getpeername()
             local = stream.socket.getsockname()

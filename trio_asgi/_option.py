@@ -50,6 +50,8 @@ class Option:
             ``"(16 MiB)"``.
         show_default (bool | str | None): click's ``show_default`` for the option: ``None``
             (default) shows the default, ``False`` hides it, a str is shown instead of it.
+        octal (bool): The command reads the (int) value as octal digits, as ``chmod`` does:
+            ``660`` or ``0o660``. Default False.
     """
 
     cli_help: str | None
@@ -57,6 +59,7 @@ class Option:
     doc_type: str = ""
     doc_default_note: str = ""
     show_default: bool | str | None = None
+    octal: bool = False
 
 
 _KEY: Final = "trio_asgi.option"
@@ -69,6 +72,7 @@ def option(
     doc_type: str = "",
     doc_default_note: str = "",
     show_default: bool | str | None = None,
+    octal: bool = False,
 ) -> Mapping[str, Option]:
     """A ``Config`` field's ``metadata``: the :class:`Option` built from the keywords."""
     return {
@@ -78,6 +82,7 @@ def option(
             doc_type=doc_type,
             doc_default_note=doc_default_note,
             show_default=show_default,
+            octal=octal,
         )
     }
 

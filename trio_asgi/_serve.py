@@ -21,8 +21,8 @@ The order of life:
 1. with ``loop="asyncio"``, host the asyncio loop the app runs on
    (``AsyncioBridge.open_loop``, trio-asyncio), around everything below, so it lives exactly
    as long as ``serve()``;
-   bind the listening sockets (an ``OSError`` such as "address in use" is raised from here,
-   before the app's startup runs);
+   bind the listening sockets: the config's binds, else systemd's, else host and port (an
+   ``OSError`` such as "address in use" is raised from here, before the app's startup runs);
 2. start the lifespan task and wait until startup is over; a failed startup closes the
    sockets and raises :class:`~trio_asgi.LifespanFailure`;
 3. report the bound addresses to ``task_status`` and accept connections;
@@ -30,7 +30,8 @@ The order of life:
    closes the listening sockets; close idle keep-alive connections; let requests in flight
    finish, answering with ``Connection: close``; after ``graceful_timeout`` seconds cancel
    the connections nursery;
-5. once every connection is closed, run lifespan shutdown and return.
+5. once every connection is closed, run lifespan shutdown, remove the Unix socket files
+   bound here (if they are still ours) and return.
 
 Cancelling :func:`serve` from outside is the hard stop: everything is cancelled at once and
 lifespan shutdown does not run.
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -55,8 +57,16 @@ from ._h11.settings import HTTP11Settings
 from ._interfaces.adapt import adapt
 from ._interfaces.asyncio_loop import AsyncioBridge
 from ._lifespan import Lifespan
-from ._logging import error_logger, format_address
-from ._net.listeners import accept_loop, bind_tcp, listener_address
+from ._logging import display_url, error_logger
+from ._net.binds import SYSTEMD_VARIABLES, Bind, FDBind, config_binds, systemd_listen_fds
+from ._net.listeners import (
+    UnixSocketFile,
+    accept_loop,
+    bind,
+    listener_address,
+    unix_socket_files,
+    unlink_unix_sockets,
+)
 from ._standalone import sole_keyboard_interrupt
 from ._types import ASGIApp, ListenAddress
 
@@ -96,18 +106,25 @@ async def serve(
             server shuts down gracefully (see the module docs) and ``serve`` returns. ``None``:
             serve until cancelled. Example: ``shutdown_trigger=event.wait``.
         listeners: sockets already listening (a worker process's, a supervisor's,
-            ``trio.open_tcp_listeners``), served instead of binding ``config.host`` and
-            ``config.port``. ``serve`` takes ownership: it closes them when it returns.
-            ``None``: bind from the config.
+            ``trio.open_tcp_listeners``), served instead of binding what the config names.
+            ``serve`` takes ownership: it closes them when it returns. ``None``: bind from the
+            config: its ``bind``, ``uds`` and ``fd``, else systemd's sockets (socket
+            activation, sd_listen_fds(3)) if it passed this process any, else ``host`` and
+            ``port``. Unix socket files it creates are removed when it returns.
         task_status: for ``nursery.start``: receives ``list[ListenAddress]``, one per
-            listening socket; for TCP a :class:`~trio_asgi.TCPAddress`, the
-            ``(host, port)`` it is bound to.
+            listening socket: for TCP a :class:`~trio_asgi.TCPAddress`, the
+            ``(host, port)`` it is bound to; for a Unix socket a ``UnixAddress``
+            ``(path, None)``.
 
     Raises:
         AppImportError: with ``interface="auto"``, ``app`` fits no interface (or several):
             raised before anything is bound; the message names the ``--interface`` that
             serves it anyway.
-        OSError: a listening socket could not be bound (e.g. ``EADDRINUSE``).
+        ConfigError: a ``bind`` entry is malformed, or systemd's variables are.
+        OSError: a listening socket could not be bound (e.g. ``EADDRINUSE``), or a
+            :class:`~trio_asgi._net.listeners.ListenError` (an ``OSError``) whose message
+            names the address: a Unix path another server listens on, a descriptor that is
+            not a listening socket.
         LifespanFailure: the app's lifespan startup failed (``lifespan.startup.failed``, or
             an exception with ``lifespan="on"``), did not complete within
             ``lifespan_startup_timeout``, or ``shutdown_trigger()`` returned before it
@@ -192,9 +209,13 @@ class _Server:
         task_status: trio.TaskStatus[list[ListenAddress]],
     ) -> None:
         config = self.config
+        binds: list[Bind] = []
+        socket_files: list[UnixSocketFile] = []
         if listeners is None:
-            listeners = await bind_tcp(config.host, config.port, config.backlog)
+            binds = _binds_to_serve(config)
+            listeners = await bind(binds, config.backlog, uds_permissions=config.uds_permissions)
         try:
+            socket_files = unix_socket_files(binds)  # removed at the end, if still ours
             async with trio.open_nursery() as root:
                 if shutdown_trigger is not None:
                     root.start_soon(
@@ -220,10 +241,9 @@ class _Server:
                     if self.lifespan.app_context is not None:
                         self.context.adopt_context(self.lifespan.app_context)
                     addresses = [listener_address(listener) for listener in listeners]
-                    for host, port in addresses:
+                    for address in addresses:
                         error_logger.info(
-                            "Listening on http://%s (press CTRL+C to quit)",
-                            format_address((host, port)),
+                            "Listening on %s (press CTRL+C to quit)", display_url(address, "http")
                         )
                     task_status.started(addresses)
                     await self._serve_connections(listeners)
@@ -242,6 +262,7 @@ class _Server:
         finally:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
+            unlink_unix_sockets(socket_files)
         if self.lifespan.failure is not None:
             raise LifespanFailure(self.lifespan.failure)
         if self.lifespan.shutdown_failure is not None:
@@ -300,3 +321,23 @@ class _Server:
             stream.socket.close()
             return
         connections.start_soon(handle_connection, connection, name=tasks.CONNECTION.name)
+
+
+def _binds_to_serve(config: Config) -> list[Bind]:
+    """What ``config`` names (``_net.binds.config_binds``), or, when it names no bind of its
+    own (no ``bind``, ``uds`` or ``fd``) and systemd passed this process sockets
+    (sd_listen_fds(3): ``LISTEN_PID`` is ours, ``LISTEN_FDS`` set), those, named from
+    ``LISTEN_FDNAMES``; the variables are then unset, so children do not inherit them.
+
+    Raises:
+        ConfigError: a bad ``bind`` entry, or malformed systemd variables.
+    """
+    binds = config_binds(config.bind, config.uds, config.fd, config.host, config.port)
+    if config.bind or config.uds is not None or config.fd is not None:
+        return binds
+    inherited = systemd_listen_fds(os.environ, os.getpid())
+    if not inherited:
+        return binds
+    for variable in SYSTEMD_VARIABLES:
+        os.environ.pop(variable, None)
+    return [FDBind(fd, name) for fd, name in inherited]

@@ -26,8 +26,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 #: ``await send(message)`` sends one event to the client.
 Send = Callable[[Message], Awaitable[None]]
-#: ``(host, port)`` of a TCP peer, as ``scope["client"]`` and ``scope["server"]`` carry it.
-Address = tuple[str, int]
 #: An ASGI 3 application: ``await app(scope, receive, send)``.
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -62,6 +60,12 @@ class UnixAddress(NamedTuple):
     port: None = None
 
 
+#: An address as ``scope["client"]`` and ``scope["server"]`` carry it: ``(host, port)`` of
+#: a TCP peer, or a :class:`UnixAddress` ``(path, None)`` for the server end of a Unix
+#: socket (ASGI HTTP spec, "HTTP Connection Scope"; a Unix socket's ``client`` is None).
+Address = tuple[str, int] | UnixAddress
+
+
 #: One listening socket's address, as ``serve()`` reports it to ``task_status``: a
 #: ``TCPAddress`` for TCP (inherited TCP descriptors included), a ``UnixAddress`` for a Unix
 #: socket. Each is a two-item named tuple, so code that handles a ``TCPAddress`` keeps working.
@@ -74,7 +78,8 @@ class ConnectionInfo(NamedTuple):
 
     Attributes:
         client (Address | None): the peer's ``(host, port)``, or None if unknown.
-        server (Address | None): the local ``(host, port)`` it arrived on, or None.
+        server (Address | None): the local ``(host, port)`` it arrived on, the
+            ``UnixAddress`` ``(path, None)`` of a Unix socket, or None.
         scheme (str): ``"http"`` (``"https"`` once TLS terminates here).
     """
 

@@ -74,8 +74,9 @@ def port_of(listening_line: str) -> int:
 class ServerProcess:
     """``python -m trio_asgi ARGS`` with its stderr read line by line by a thread.
 
-    ``python=("-c", code)`` runs ``python -c code ARGS`` instead. Use as a context manager:
-    on exit the process is killed if it is still running.
+    ``python=("-c", code)`` runs ``python -c code ARGS`` instead; ``pass_fds`` are inherited
+    (``subprocess.Popen``'s). Use as a context manager: on exit the process is killed if it
+    is still running.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class ServerProcess:
         *args: str,
         env: dict[str, str] | None = None,
         python: tuple[str, ...] = ("-m", "trio_asgi"),
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
         environ = subprocess_env(env)
         self.lines: list[str] = []
@@ -95,6 +97,7 @@ class ServerProcess:
             stderr=subprocess.PIPE,
             text=True,
             env=environ,
+            pass_fds=pass_fds,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

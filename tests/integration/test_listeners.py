@@ -460,10 +460,7 @@ async def test_a_request_served_through_a_unix_listener(
     assert (response.status_code, response.text) == (200, "over a Unix socket")
     [scope] = scopes
     assert scope["client"] is None  # as the ASGI spec asks for a Unix socket's peer
-    # Today connection_info gives a non-TCP socket no server address; the ASGI spec asks for
-    # [path, None]. This flips to (sock_path, None) when _connection.connection_info learns
-    # Unix sockets.
-    assert scope["server"] is None
+    assert scope["server"] == (sock_path, None)  # the ASGI spec's [path, None]
     stop.set()
     await done.wait()
     assert not await trio.Path(sock_path).exists()  # removed at shutdown

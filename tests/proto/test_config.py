@@ -11,10 +11,15 @@ from typing import Any
 import pytest
 
 from trio_asgi import Config, ConfigError, TrioASGIError
+from trio_asgi._net.binds import FDBind, TCPBind, UnixBind, config_binds
 
 DEFAULTS = {
     "host": "127.0.0.1",
     "port": 8000,
+    "bind": (),
+    "uds": None,
+    "fd": None,
+    "uds_permissions": None,
     "root_path": "",
     "lifespan": "auto",
     "interface": "auto",
@@ -179,6 +184,29 @@ def test_error_message_says_what_the_value_should_be() -> None:
     assert str(info.value) == "port must be an int from 0 to 65535, not 70000"
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"bind": "127.0.0.1:80"}, "bind must be a tuple of str, not '127.0.0.1:80'"),
+        ({"bind": [8000]}, "bind must be a tuple of str, not [8000]"),
+        ({"uds": ""}, "uds must be a path (a non-empty str) or None, not ''"),
+        ({"fd": -1}, "fd must be an int of at least 0 (a descriptor) or None"),
+        ({"fd": True}, "fd must be an int of at least 0"),
+        ({"uds_permissions": 0o1777}, "uds_permissions must be a mode from 0 to 0o777, not 1023"),
+        ({"uds_permissions": "660"}, "uds_permissions must be a mode from 0 to 0o777"),
+    ],
+)
+def test_bad_listening_settings_name_the_field(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Config(**settings)
+
+
+def test_bind_given_as_a_list_is_kept_as_a_tuple() -> None:
+    config = Config(bind=["unix:/run/app.sock", "[::1]:0"])  # type: ignore[arg-type]
+    assert config.bind == ("unix:/run/app.sock", "[::1]:0")
+    assert hash(config) == hash(Config(bind=("unix:/run/app.sock", "[::1]:0")))
+
+
 @pytest.mark.parametrize("mode", ["auto", "h11", "httptools"])
 def test_http_parser_modes(mode: str) -> None:
     assert Config(http=mode).http == mode  # type: ignore[arg-type]
@@ -208,3 +236,32 @@ def test_httptools_without_httptools_says_what_to_install(monkeypatch: pytest.Mo
     with pytest.raises(ConfigError, match=r"pip install httptools \(or use http='h11'\)"):
         Config(http="httptools")
     assert Config(http="auto").http == "auto"  # auto falls back to h11 instead
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, [TCPBind("127.0.0.1", 8000)]),
+        ({"host": "::1", "port": 0}, [TCPBind("::1", 0)]),
+        # Any of bind, uds and fd replaces host and port (as gunicorn's --bind does).
+        ({"host": "0.0.0.0", "bind": ["[::1]:9000"]}, [TCPBind("::1", 9000)]),
+        ({"port": 9000, "uds": "/run/app.sock"}, [UnixBind("/run/app.sock")]),
+        ({"fd": 3}, [FDBind(3)]),
+        (
+            {"bind": ["unix:/a.sock", "127.0.0.1:0"], "uds": "/b.sock", "fd": 4},
+            [UnixBind("/a.sock"), TCPBind("127.0.0.1", 0), UnixBind("/b.sock"), FDBind(4)],
+        ),
+    ],
+)
+def test_config_binds_in_order_or_host_and_port(
+    settings: dict[str, Any], expected: list[object]
+) -> None:
+    config = Config(**settings)
+    assert config_binds(config.bind, config.uds, config.fd, config.host, config.port) == expected
+
+
+def test_config_binds_refuses_a_bad_bind_and_a_nul_in_uds() -> None:
+    with pytest.raises(ConfigError, match=re.escape("bind 'nowhere:port': the port must be")):
+        config_binds(("nowhere:port",), None, None, "127.0.0.1", 8000)
+    with pytest.raises(ConfigError, match="uds 'a\\\\x00b': the Unix socket path holds a NUL"):
+        config_binds((), "a\0b", None, "127.0.0.1", 8000)

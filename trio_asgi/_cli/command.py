@@ -24,8 +24,10 @@ Exit statuses::
 
     0  graceful shutdown completed (after SIGINT or SIGTERM)
     1  the app could not be imported or fits no interface (AppImportError), the server could
-       not listen (OSError), or a second signal forced the shutdown
-    2  bad usage: an unknown option, a bad value, or a value Config rejects (ConfigError)
+       not listen (OSError; a ListenError names the bind: a Unix path in use, a descriptor
+       that is no listening socket), or a second signal forced the shutdown
+    2  bad usage: an unknown option, a bad value, or a value Config rejects (ConfigError),
+       a --bind among them
     3  the app's lifespan startup failed (LifespanFailure), as uvicorn's STARTUP_FAILURE;
        also a signal that arrives before startup completed (nothing was served)
     4  served and shut down, but the app's lifespan shutdown failed (LifespanShutdownFailure)
@@ -65,7 +67,8 @@ from click.core import ParameterSource
 from .._config import Config
 from .._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
 from .._importer import import_app
-from .._logging import format_address
+from .._net.binds import config_binds, describe_bind
+from .._net.listeners import ListenError
 from .._option import ENVVAR_PREFIX, cli_flag, option_of
 from .._serve import serve
 from .._standalone import LOG_LEVELS, ServeFunction, log_to_stderr, serve_until_signalled
@@ -146,22 +149,40 @@ def _path_hint(app: str) -> str | None:
     return arguments
 
 
+def octal(value: str | int) -> int:
+    """A file mode in octal digits, as ``chmod`` takes it: ``"660"`` or ``"0o660"`` (the
+    click type of ``octal`` options; its name is the metavar, ``OCTAL``).
+
+    Raises:
+        ValueError: not octal digits; click reports it as a bad value (exit 2).
+    """
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value.removeprefix("0o"), 8)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an octal mode such as 660 or 0o660") from None
+
+
 def _click_type(hint: object) -> Any:
     """The click value type for a ``Config`` field's annotation (not ``bool``: a flag).
 
     A ``Literal`` gives its values as a :class:`click.Choice`; ``float`` accepts ``inf``
-    (``float("inf")``); ``int | None`` takes an int, its ``None`` default being spelt by the
-    option's ``show_default`` ("no limit") rather than on the command line.
+    (``float("inf")``); ``int | None`` and ``str | None`` take an int or a str, their
+    ``None`` default being spelt by the option's ``show_default`` ("no limit") rather than on
+    the command line; ``tuple[str, ...]`` is a str option given once per item.
 
     Raises:
         TypeError: an annotation the command has no option type for.
     """
     if get_origin(hint) is Literal:
         return click.Choice(get_args(hint))
-    if hint in (int, float, str):
-        return hint
-    if get_origin(hint) in (Union, UnionType) and set(get_args(hint)) == {int, type(None)}:
-        return int
+    if hint in (int, float, str) or hint == tuple[str, ...]:
+        return str if get_origin(hint) is tuple else hint
+    if get_origin(hint) in (Union, UnionType):
+        for kind in (int, str):
+            if set(get_args(hint)) == {kind, type(None)}:
+                return kind
     raise TypeError(f"no click type for the Config annotation {hint!r}")
 
 
@@ -184,7 +205,8 @@ def _config_options(command: _F) -> _F:
             decl = f"{flag}/--no-{flag[2:]}"
         else:
             decl = flag
-            settings["type"] = _click_type(hints[field.name])
+            settings["type"] = octal if option.octal else _click_type(hints[field.name])
+            settings["multiple"] = get_origin(hints[field.name]) is tuple
         if option.show_default is not None:
             settings["show_default"] = option.show_default
         command = click.option(decl, field.name, cls=_Option, help=option.cli_help, **settings)(
@@ -252,11 +274,13 @@ def cli(
     """
     try:
         config = Config(**settings)
+        binds = config_binds(config.bind, config.uds, config.fd, config.host, config.port)
     except ConfigError as exc:
         raise click.UsageError(str(exc), ctx) from exc
     runtime = ctx.find_object(Runtime) or Runtime()
 
     with log_to_stderr(log_level):
+        _warn_of_replaced_host_and_port(ctx, config)
         sys.path.insert(0, app_dir)
         try:
             asgi_app = import_app(app, factory=factory)
@@ -281,12 +305,30 @@ def cli(
             raise _StartupFailure(f"application startup failed: {exc.message}") from exc
         except LifespanShutdownFailure as exc:
             raise _ShutdownFailure(f"application shutdown failed: {exc.message}") from exc
+        except ListenError as exc:  # its message names the bind
+            raise click.ClickException(f"could not listen: {exc}") from exc
         except OSError as exc:
-            raise click.ClickException(
-                f"could not listen on {format_address((config.host, config.port))}: {exc}"
-            ) from exc
+            where = ", ".join(describe_bind(item) for item in binds)
+            raise click.ClickException(f"could not listen on {where}: {exc}") from exc
     if not graceful:
         ctx.exit(EXIT_FAILURE)
+
+
+def _warn_of_replaced_host_and_port(ctx: click.Context, config: Config) -> None:
+    """One WARNING when ``--host`` or ``--port`` was given (or its variable) along with a
+    ``--bind``, ``--uds`` or ``--fd``, which replace them, as gunicorn's ``--bind`` does."""
+    if not (config.bind or config.uds is not None or config.fd is not None):
+        return
+    given = [
+        cli_flag(name)
+        for name in ("host", "port")
+        if ctx.get_parameter_source(name)
+        in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    ]
+    if given:
+        logger.warning(
+            "%s ignored: --bind, --uds and --fd name where to listen instead", " and ".join(given)
+        )
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ Rules this module keeps:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -42,6 +42,8 @@ __all__ = [
     "FDBind",
     "TCPBind",
     "UnixBind",
+    "config_binds",
+    "describe_bind",
     "parse_bind",
     "systemd_listen_fds",
 ]
@@ -154,6 +156,36 @@ def parse_bind(text: str) -> Bind:
     if _NOT_IN_HOST.intersection(host):
         raise _refuse(text, f"{host!r} is not a host name or address")
     return TCPBind(host, _port(text, port) if colon else DEFAULT_PORT)
+
+
+def config_binds(
+    bind: Sequence[str], uds: str | None, fd: int | None, host: str, port: int
+) -> list[Bind]:
+    """What a ``Config`` listens on: its ``bind`` entries, then ``uds``, then ``fd``; when
+    none is given, ``TCPBind(host, port)``. Given binds replace ``host`` and ``port``, as
+    gunicorn's ``--bind`` and uvicorn's ``--uds``/``--fd`` do.
+
+    Raises:
+        ConfigError: an entry of ``bind`` is none of the forms (:func:`parse_bind`), or
+            ``uds`` holds a NUL character.
+    """
+    binds = [parse_bind(text) for text in bind]
+    if uds is not None:
+        if "\0" in uds:
+            raise ConfigError(f"uds {uds!r}: the Unix socket path holds a NUL character")
+        binds.append(UnixBind(uds))
+    if fd is not None:
+        binds.append(FDBind(fd))
+    return binds or [TCPBind(host, port)]
+
+
+def describe_bind(item: Bind) -> str:
+    """``item`` as a user writes it: ``"[::1]:8000"``, ``"unix:/run/app.sock"``, ``"fd://3"``."""
+    if isinstance(item, TCPBind):
+        return f"[{item.host}]:{item.port}" if ":" in item.host else f"{item.host}:{item.port}"
+    if isinstance(item, UnixBind):
+        return f"unix:{item.path}"
+    return f"fd://{item.fd}"
 
 
 def systemd_listen_fds(environ: Mapping[str, str], pid: int) -> list[tuple[int, str]]:

@@ -27,7 +27,7 @@ import trio
 from .._errors import ConfigError, TrioASGIError
 from .._logging import error_logger
 from .._types import ListenAddress, TCPAddress, UnixAddress
-from .binds import Bind, FDBind, TCPBind, UnixBind
+from .binds import Bind, FDBind, TCPBind, UnixBind, describe_bind
 
 __all__ = [
     "ACCEPT_BATCH",
@@ -37,6 +37,7 @@ __all__ = [
     "bind",
     "bind_tcp",
     "listener_address",
+    "unix_address",
     "unix_socket_files",
     "unlink_unix_sockets",
 ]
@@ -126,7 +127,7 @@ async def bind(
     for item in binds:
         key = ("fd", item.fd) if isinstance(item, FDBind) else item
         if key in seen:
-            raise ConfigError(f"{_describe(item)} is listed twice")
+            raise ConfigError(f"{describe_bind(item)} is listed twice")
         seen.add(key)
     listeners: list[trio.SocketListener] = []
     created: list[UnixBind] = []
@@ -288,14 +289,6 @@ def _file_kind(mode: int) -> str:
     return "not a socket"
 
 
-def _describe(item: Bind) -> str:
-    if isinstance(item, TCPBind):
-        return f"[{item.host}]:{item.port}" if ":" in item.host else f"{item.host}:{item.port}"
-    if isinstance(item, UnixBind):
-        return f"unix:{item.path}"
-    return f"fd://{item.fd}"
-
-
 async def bind_tcp(host: str, port: int, backlog: int) -> list[trio.SocketListener]:
     """Listening TCP sockets for ``host`` and ``port`` (``trio.open_tcp_listeners``: one
     per address ``host`` resolves to; port 0 picks a free port).
@@ -312,13 +305,17 @@ def listener_address(listener: trio.SocketListener) -> ListenAddress:
     names as ``"@name"``)."""
     name = listener.socket.getsockname()
     if listener.socket.family == socket.AF_UNIX:
-        if isinstance(name, bytes):  # an abstract name: a NUL, then any bytes
-            return UnixAddress(
-                "@" + os.fsdecode(name[1:]) if name[:1] == b"\0" else os.fsdecode(name)
-            )
-        return UnixAddress(str(name))
+        return unix_address(name)
     host, port = name[:2]
     return TCPAddress(str(host), int(port))
+
+
+def unix_address(name: str | bytes) -> UnixAddress:
+    """A Unix socket's ``getsockname()`` as a ``UnixAddress``: the path, or Linux's
+    abstract name as ``"@name"``."""
+    if isinstance(name, bytes):  # an abstract name: a NUL, then any bytes
+        return UnixAddress("@" + os.fsdecode(name[1:]) if name[:1] == b"\0" else os.fsdecode(name))
+    return UnixAddress(str(name))
 
 
 async def accept_loop(

@@ -10,6 +10,7 @@ the field's ``--help`` text and its row in docs/configuration.md. That is the on
 both views: ``_cli.py`` builds its server options from it in one loop, and ``_config_docs.py``
 renders the option table (``python -m trio_asgi._config_docs`` rewrites the doc; a test,
 tests/proto/test_docs_generated.py, fails when it is stale). The attribute docs stay by hand.
+The shared value checks are in ``checks.py``, the mode fields' types and values in ``modes.py``.
 """
 
 from __future__ import annotations
@@ -17,39 +18,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from importlib.util import find_spec
-from typing import Final, Literal
 
-from ._errors import ConfigError
-from ._option import option as _option
+from .._errors import ConfigError
+from .._option import option as _option
+from .checks import check_count, check_seconds, is_int
+from .modes import EventLoop, HTTPMode, Interface, LifespanMode, WebSocketMode, check_mode
 
 __all__ = ["Config", "EventLoop", "HTTPMode", "Interface", "LifespanMode", "WebSocketMode"]
-
-#: ``"auto"``: run lifespan, but serve without it if the app does not support it.
-#: ``"on"``: run lifespan; an app that fails it is not served. ``"off"``: never run it.
-LifespanMode = Literal["auto", "on", "off"]
-_LIFESPAN_MODES: Final = ("auto", "on", "off")
-
-#: ``"auto"``: httptools if it is installed (``pip install httptools``), else h11.
-#: ``"h11"``: the pure-Python parser, the reference. ``"httptools"``: llhttp, in C, faster.
-#: Both parse requests into the same events and responses are written the same way.
-HTTPMode = Literal["auto", "h11", "httptools"]
-_HTTP_MODES: Final = ("auto", "h11", "httptools")
-
-#: ``"auto"``: upgrade valid WebSocket handshakes (RFC 6455) to the ASGI ``websocket`` scope.
-#: ``"none"``: no WebSocket support; upgrade requests reach the app as plain ``http`` requests.
-WebSocketMode = Literal["auto", "none"]
-_WS_MODES: Final = ("auto", "none")
-
-#: How the server calls the app. ``"asgi3"``: ``await app(scope, receive, send)`` (ASGI 3.0).
-#: ``"asgi2"``: ``await app(scope)(receive, send)``, the ASGI 2 double callable.
-#: ``"wsgi"``: ``app(environ, start_response)`` (PEP 3333), in a worker thread.
-#: ``"auto"``: decided from the callable's signature when the server starts, and logged.
-Interface = Literal["auto", "asgi3", "asgi2", "wsgi"]
-_INTERFACES: Final = ("auto", "asgi3", "asgi2", "wsgi")
-
-#: Where the app runs: ``"trio"``, as Trio code; ``"asyncio"``, as asyncio code on a loop
-#: that trio-asyncio hosts in Trio (``pip install '.[asyncio]'``). The server stays Trio.
-EventLoop = Literal["trio", "asyncio"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +41,11 @@ class Config:
             may resolve to several addresses (all are listened on).
         port (int): TCP port, 0 to 65535. ``0`` asks the OS for a free port; read it back
             from what ``await nursery.start(serve, app, config)`` returns.
+        bind (tuple[str, ...]): Where to listen: ``HOST:PORT``, ``[IPV6]:PORT``,
+            ``unix:PATH``, ``fd://N``. ``bind``, ``uds`` (a Unix socket path) and ``fd`` (an
+            inherited listening socket) replace ``host`` and ``port`` when any is given; a bad
+            bind raises ``ConfigError`` as ``serve()`` starts. ``uds_permissions``: the mode
+            of Unix socket files (``0o660``); None keeps the umask's.
         root_path (str): The path prefix the app is mounted under behind a proxy, e.g.
             ``"/api"`` (ASGI ``scope["root_path"]``, WSGI's ``SCRIPT_NAME``). ``""`` or a
             string that starts with ``/`` and does not end with ``/``. ``scope["path"]`` is
@@ -160,6 +140,49 @@ class Config:
             meaning="TCP port. `0` lets the operating system choose a free port; `serve()` "
             "reports the bound addresses to `nursery.start()`, and the log line "
             "`Listening on http://HOST:PORT` names them.",
+        ),
+    )
+    bind: tuple[str, ...] = field(
+        default=(),
+        metadata=_option(
+            cli_help="Listen on HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; repeat for "
+            "several. Replaces --host/--port.",
+            show_default=False,
+            doc_type="`tuple[str, ...]`",
+            meaning="Where to listen: `127.0.0.1:8000`, `[::1]:8000`, `unix:/run/app.sock`, "
+            "`fd://3`, as many as wanted. With `uds` and `fd` they replace `host` and `port` "
+            "(as gunicorn's `--bind` does); those apply only when none of the three is given. "
+            "See [README](../README.md#listening-sockets).",
+        ),
+    )
+    uds: str | None = field(
+        default=None,
+        metadata=_option(
+            cli_help="Listen on a Unix domain socket at this path (as --bind unix:PATH).",
+            show_default=False,
+            doc_type="`str`, a path, or none",
+            meaning="Listen on a Unix socket at this path, as `bind` `unix:PATH` does; a "
+            "stale file of a dead server is replaced, the file is removed at shutdown.",
+        ),
+    )
+    fd: int | None = field(
+        default=None,
+        metadata=_option(
+            cli_help="Serve the inherited listening socket with this descriptor (as --bind "
+            "fd://N).",
+            show_default=False,
+            doc_type="`int`, or none",
+            meaning="Serve an inherited listening socket (TCP or Unix), as `bind` `fd://N`.",
+        ),
+    )
+    uds_permissions: int | None = field(
+        default=None,
+        metadata=_option(
+            cli_help="Mode of the Unix socket files, in octal (660 or 0o660).",
+            show_default="the umask's",
+            octal=True,
+            doc_type="`int`, a mode (octal on the CLI), or none",
+            meaning="The permission bits Unix socket files get before they listen.",
         ),
     )
     root_path: str = field(
@@ -460,8 +483,21 @@ class Config:
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
             raise ConfigError(f"host must be a non-empty str, not {self.host!r}")
-        if not _is_int(self.port) or not 0 <= self.port <= 65535:
+        if not is_int(self.port) or not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be an int from 0 to 65535, not {self.port!r}")
+        if isinstance(self.bind, str) or not all(isinstance(b, str) for b in self.bind):
+            raise ConfigError(f"bind must be a tuple of str, not {self.bind!r}")
+        object.__setattr__(self, "bind", tuple(self.bind))  # frozen, hashable
+        if self.uds is not None and (not isinstance(self.uds, str) or not self.uds):
+            raise ConfigError(f"uds must be a path (a non-empty str) or None, not {self.uds!r}")
+        if self.fd is not None:
+            check_count("fd", self.fd, minimum=0, unit="a descriptor", optional=True)
+        if self.uds_permissions is not None and not (
+            is_int(self.uds_permissions) and 0 <= self.uds_permissions <= 0o777
+        ):
+            raise ConfigError(
+                f"uds_permissions must be a mode from 0 to 0o777, not {self.uds_permissions!r}"
+            )
         if not isinstance(self.root_path, str) or (
             self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/"))
         ):
@@ -469,81 +505,45 @@ class Config:
                 "root_path must be '' or start with '/' and not end with '/' "
                 f"(e.g. '/api'), not {self.root_path!r}"
             )
-        if self.lifespan not in _LIFESPAN_MODES:
-            raise ConfigError(f"lifespan must be one of 'auto', 'on', 'off', not {self.lifespan!r}")
-        if self.http not in _HTTP_MODES:
-            raise ConfigError(f"http must be one of 'auto', 'h11', 'httptools', not {self.http!r}")
+        for name in ("lifespan", "http", "ws", "interface", "loop"):
+            check_mode(name, getattr(self, name))
         if self.http == "httptools" and find_spec("httptools") is None:
             raise ConfigError(
                 "http='httptools' needs the httptools package: "
                 "pip install httptools (or use http='h11')"
             )
-        if self.ws not in _WS_MODES:
-            raise ConfigError(f"ws must be 'auto' or 'none', not {self.ws!r}")
-        if self.interface not in _INTERFACES:
-            raise ConfigError(
-                f"interface must be one of 'auto', 'asgi3', 'asgi2', 'wsgi', not {self.interface!r}"
-            )
-        if self.loop not in ("trio", "asyncio"):
-            raise ConfigError(f"loop must be 'trio' or 'asyncio', not {self.loop!r}")
         if self.loop == "asyncio" and find_spec("trio_asyncio") is None:  # (it patches asyncio)
             raise ConfigError(
                 "loop='asyncio' needs trio-asyncio: pip install '.[asyncio]' in a checkout of "
                 "trio-asgi, else pip install trio-asyncio (or use loop='trio')"
             )
-        _check_count("wsgi_threads", self.wsgi_threads, minimum=1, unit="threads")
+        check_count("wsgi_threads", self.wsgi_threads, minimum=1, unit="threads")
         for name in ("access_log", "date_header", "server_header", "ws_per_message_deflate"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ConfigError(f"{name} must be a bool, not {value!r}")
-        _check_seconds("keep_alive_timeout", self.keep_alive_timeout, allow_inf=True)
-        _check_seconds("graceful_timeout", self.graceful_timeout, allow_inf=True)
-        _check_seconds("disconnect_timeout", self.disconnect_timeout, allow_inf=True)
-        _check_seconds("request_timeout", self.request_timeout, allow_inf=True)
-        _check_seconds("ws_ping_interval", self.ws_ping_interval, allow_inf=False)
-        _check_seconds("ws_ping_timeout", self.ws_ping_timeout, allow_inf=True)
-        _check_count("ws_max_size", self.ws_max_size, minimum=1, unit="bytes")
-        _check_count("ws_max_queue", self.ws_max_queue, minimum=1, unit="messages")
+        check_seconds("keep_alive_timeout", self.keep_alive_timeout, allow_inf=True)
+        check_seconds("graceful_timeout", self.graceful_timeout, allow_inf=True)
+        check_seconds("disconnect_timeout", self.disconnect_timeout, allow_inf=True)
+        check_seconds("request_timeout", self.request_timeout, allow_inf=True)
+        check_seconds("ws_ping_interval", self.ws_ping_interval, allow_inf=False)
+        check_seconds("ws_ping_timeout", self.ws_ping_timeout, allow_inf=True)
+        check_count("ws_max_size", self.ws_max_size, minimum=1, unit="bytes")
+        check_count("ws_max_queue", self.ws_max_queue, minimum=1, unit="messages")
         for name in (
             "request_header_timeout",
             "body_read_timeout",
             "lifespan_startup_timeout",
             "lifespan_shutdown_timeout",
         ):
-            _check_seconds(name, getattr(self, name), allow_inf=True)
-        _check_count("max_header_size", self.max_header_size, minimum=1024, unit="bytes")
-        _check_count("backlog", self.backlog, minimum=1, unit="connections")
+            check_seconds(name, getattr(self, name), allow_inf=True)
+        check_count("max_header_size", self.max_header_size, minimum=1024, unit="bytes")
+        check_count("backlog", self.backlog, minimum=1, unit="connections")
         for name, unit in (
             ("max_request_body_size", "bytes"),
             ("max_connections", "connections"),
             ("max_requests_per_connection", "requests"),
         ):
             if getattr(self, name) is not None:
-                _check_count(name, getattr(self, name), minimum=1, unit=unit, optional=True)
-        _check_count("body_buffer_size", self.body_buffer_size, minimum=1024, unit="bytes")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_count(
-    name: str, value: object, *, minimum: int, unit: str, optional: bool = False
-) -> None:
-    if not _is_int(value) or value < minimum:  # type: ignore[operator]
-        none = " or None for no limit" if optional else ""
-        raise ConfigError(
-            f"{name} must be an int of at least {minimum} ({unit}){none}, not {value!r}"
-        )
-
-
-def _check_seconds(name: str, value: object, *, allow_inf: bool) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or value < 0
-        or (math.isinf(value) and not allow_inf)
-    ):
-        limit = "a number of seconds >= 0" + (" (inf for no limit)" if allow_inf else "")
-        raise ConfigError(f"{name} must be {limit}, not {value!r}")
+                check_count(name, getattr(self, name), minimum=1, unit=unit, optional=True)
+        check_count("body_buffer_size", self.body_buffer_size, minimum=1024, unit="bytes")
