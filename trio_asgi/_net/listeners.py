@@ -35,7 +35,6 @@ __all__ = [
     "UnixSocketFile",
     "accept_loop",
     "bind",
-    "bind_tcp",
     "listener_address",
     "unix_address",
     "unix_socket_files",
@@ -287,16 +286,6 @@ def _file_kind(mode: int) -> str:
         if test(mode):
             return kind
     return "not a socket"
-
-
-async def bind_tcp(host: str, port: int, backlog: int) -> list[trio.SocketListener]:
-    """Listening TCP sockets for ``host`` and ``port`` (``trio.open_tcp_listeners``: one
-    per address ``host`` resolves to; port 0 picks a free port).
-
-    Raises:
-        OSError: a socket could not be bound (e.g. ``EADDRINUSE``).
-    """
-    return await trio.open_tcp_listeners(port, host=host, backlog=backlog)
 
 
 def listener_address(listener: trio.SocketListener) -> ListenAddress:
