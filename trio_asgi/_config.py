@@ -15,37 +15,34 @@ tests/proto/test_docs_generated.py, fails when it is stale). The attribute docs 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib.util import find_spec
-from typing import Final, Literal
+from typing import Literal, get_args
 
 from ._errors import ConfigError
 from ._option import option as _option
+from ._trust import DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies
 
 __all__ = ["Config", "EventLoop", "HTTPMode", "Interface", "LifespanMode", "WebSocketMode"]
 
 #: ``"auto"``: run lifespan, but serve without it if the app does not support it.
 #: ``"on"``: run lifespan; an app that fails it is not served. ``"off"``: never run it.
 LifespanMode = Literal["auto", "on", "off"]
-_LIFESPAN_MODES: Final = ("auto", "on", "off")
 
 #: ``"auto"``: httptools if it is installed (``pip install httptools``), else h11.
 #: ``"h11"``: the pure-Python parser, the reference. ``"httptools"``: llhttp, in C, faster.
 #: Both parse requests into the same events and responses are written the same way.
 HTTPMode = Literal["auto", "h11", "httptools"]
-_HTTP_MODES: Final = ("auto", "h11", "httptools")
 
 #: ``"auto"``: upgrade valid WebSocket handshakes (RFC 6455) to the ASGI ``websocket`` scope.
 #: ``"none"``: no WebSocket support; upgrade requests reach the app as plain ``http`` requests.
 WebSocketMode = Literal["auto", "none"]
-_WS_MODES: Final = ("auto", "none")
 
 #: How the server calls the app. ``"asgi3"``: ``await app(scope, receive, send)`` (ASGI 3.0).
 #: ``"asgi2"``: ``await app(scope)(receive, send)``, the ASGI 2 double callable.
 #: ``"wsgi"``: ``app(environ, start_response)`` (PEP 3333), in a worker thread.
 #: ``"auto"``: decided from the callable's signature when the server starts, and logged.
 Interface = Literal["auto", "asgi3", "asgi2", "wsgi"]
-_INTERFACES: Final = ("auto", "asgi3", "asgi2", "wsgi")
 
 #: Where the app runs: ``"trio"``, as Trio code; ``"asyncio"``, as asyncio code on a loop
 #: that trio-asyncio hosts in Trio (``pip install '.[asyncio]'``). The server stays Trio.
@@ -70,6 +67,8 @@ class Config:
             ``"/api"`` (ASGI ``scope["root_path"]``, WSGI's ``SCRIPT_NAME``). ``""`` or a
             string that starts with ``/`` and does not end with ``/``. ``scope["path"]`` is
             the request path as received and is *not* prefixed with it (see docs/asgi.md).
+        proxy_headers (bool): Believe proxy headers from ``forwarded_allow_ips`` peers (default on).
+        forwarded_allow_ips (str): Those peers: IPs, CIDRs, ``unix``, ``*`` (docs/deployment.md).
         lifespan (str): ``"auto"`` (default), ``"on"`` or ``"off"``; see
             :data:`LifespanMode` and the ASGI lifespan spec 2.0.
         interface (str): How the app is called: ``"auto"`` (default), ``"asgi3"``,
@@ -171,6 +170,23 @@ class Config:
             'becomes `scope["root_path"]`. `""`, or starts with `/` and does not end with '
             '`/`. `scope["path"]` is not prefixed with it: see '
             "[asgi.md](asgi.md#root_path-and-path).",
+        ),
+    )
+    proxy_headers: bool = field(
+        default=True,
+        metadata=_option(
+            cli_help="Believe X-Forwarded-For/-Proto/-Prefix and Forwarded from "
+            "--forwarded-allow-ips peers.",
+            meaning="Believe `X-Forwarded-*` and `Forwarded` from `forwarded_allow_ips` "
+            "peers; see [deployment.md](deployment.md#behind-a-proxy-the-trust-model).",
+        ),
+    )
+    forwarded_allow_ips: str = field(
+        default=DEFAULT_FORWARDED_ALLOW_IPS,
+        metadata=_option(
+            cli_help="Peers trusted to send proxy headers: comma list of IPs, CIDRs, unix, or *.",
+            extra_envvars=("FORWARDED_ALLOW_IPS",),
+            meaning="IPs, CIDRs, `unix` (Unix-socket peers) or `*`; also `FORWARDED_ALLOW_IPS`.",
         ),
     )
     lifespan: LifespanMode = field(
@@ -460,7 +476,11 @@ class Config:
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
             raise ConfigError(f"host must be a non-empty str, not {self.host!r}")
-        if not _is_int(self.port) or not 0 <= self.port <= 65535:
+        if (
+            not isinstance(self.port, int)
+            or isinstance(self.port, bool)
+            or not 0 <= self.port <= 65535
+        ):
             raise ConfigError(f"port must be an int from 0 to 65535, not {self.port!r}")
         if not isinstance(self.root_path, str) or (
             self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/"))
@@ -469,18 +489,18 @@ class Config:
                 "root_path must be '' or start with '/' and not end with '/' "
                 f"(e.g. '/api'), not {self.root_path!r}"
             )
-        if self.lifespan not in _LIFESPAN_MODES:
+        if self.lifespan not in get_args(LifespanMode):
             raise ConfigError(f"lifespan must be one of 'auto', 'on', 'off', not {self.lifespan!r}")
-        if self.http not in _HTTP_MODES:
+        if self.http not in get_args(HTTPMode):
             raise ConfigError(f"http must be one of 'auto', 'h11', 'httptools', not {self.http!r}")
         if self.http == "httptools" and find_spec("httptools") is None:
             raise ConfigError(
                 "http='httptools' needs the httptools package: "
                 "pip install httptools (or use http='h11')"
             )
-        if self.ws not in _WS_MODES:
+        if self.ws not in get_args(WebSocketMode):
             raise ConfigError(f"ws must be 'auto' or 'none', not {self.ws!r}")
-        if self.interface not in _INTERFACES:
+        if self.interface not in get_args(Interface):
             raise ConfigError(
                 f"interface must be one of 'auto', 'asgi3', 'asgi2', 'wsgi', not {self.interface!r}"
             )
@@ -492,25 +512,14 @@ class Config:
                 "trio-asgi, else pip install trio-asyncio (or use loop='trio')"
             )
         _check_count("wsgi_threads", self.wsgi_threads, minimum=1, unit="threads")
-        for name in ("access_log", "date_header", "server_header", "ws_per_message_deflate"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ConfigError(f"{name} must be a bool, not {value!r}")
-        _check_seconds("keep_alive_timeout", self.keep_alive_timeout, allow_inf=True)
-        _check_seconds("graceful_timeout", self.graceful_timeout, allow_inf=True)
-        _check_seconds("disconnect_timeout", self.disconnect_timeout, allow_inf=True)
-        _check_seconds("request_timeout", self.request_timeout, allow_inf=True)
+        for name in (f.name for f in fields(self) if f.type == "bool"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        for name in (f.name for f in fields(self) if f.name.endswith("_timeout")):
+            _check_seconds(name, getattr(self, name), allow_inf=True)
         _check_seconds("ws_ping_interval", self.ws_ping_interval, allow_inf=False)
-        _check_seconds("ws_ping_timeout", self.ws_ping_timeout, allow_inf=True)
         _check_count("ws_max_size", self.ws_max_size, minimum=1, unit="bytes")
         _check_count("ws_max_queue", self.ws_max_queue, minimum=1, unit="messages")
-        for name in (
-            "request_header_timeout",
-            "body_read_timeout",
-            "lifespan_startup_timeout",
-            "lifespan_shutdown_timeout",
-        ):
-            _check_seconds(name, getattr(self, name), allow_inf=True)
         _check_count("max_header_size", self.max_header_size, minimum=1024, unit="bytes")
         _check_count("backlog", self.backlog, minimum=1, unit="connections")
         for name, unit in (
@@ -521,16 +530,13 @@ class Config:
             if getattr(self, name) is not None:
                 _check_count(name, getattr(self, name), minimum=1, unit=unit, optional=True)
         _check_count("body_buffer_size", self.body_buffer_size, minimum=1024, unit="bytes")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+        TrustedProxies.parse(self.forwarded_allow_ips)  # raises ConfigError naming the entry
 
 
 def _check_count(
     name: str, value: object, *, minimum: int, unit: str, optional: bool = False
 ) -> None:
-    if not _is_int(value) or value < minimum:  # type: ignore[operator]
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         none = " or None for no limit" if optional else ""
         raise ConfigError(
             f"{name} must be an int of at least {minimum} ({unit}){none}, not {value!r}"
@@ -538,12 +544,7 @@ def _check_count(
 
 
 def _check_seconds(name: str, value: object, *, allow_inf: bool) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or math.isnan(value)
-        or value < 0
-        or (math.isinf(value) and not allow_inf)
-    ):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= math.inf
+    if not ok or (value == math.inf and not allow_inf):
         limit = "a number of seconds >= 0" + (" (inf for no limit)" if allow_inf else "")
         raise ConfigError(f"{name} must be {limit}, not {value!r}")

@@ -50,6 +50,9 @@ class Option:
             ``"(16 MiB)"``.
         show_default (bool | str | None): click's ``show_default`` for the option: ``None``
             (default) shows the default, ``False`` hides it, a str is shown instead of it.
+        extra_envvars (tuple[str, ...]): Environment variables the option also reads, after
+            :func:`envvar`'s, in order (``FORWARDED_ALLOW_IPS``, as uvicorn reads it);
+            ``()`` (default): none.
     """
 
     cli_help: str | None
@@ -57,6 +60,7 @@ class Option:
     doc_type: str = ""
     doc_default_note: str = ""
     show_default: bool | str | None = None
+    extra_envvars: tuple[str, ...] = ()
 
 
 _KEY: Final = "trio_asgi.option"
@@ -69,6 +73,7 @@ def option(
     doc_type: str = "",
     doc_default_note: str = "",
     show_default: bool | str | None = None,
+    extra_envvars: tuple[str, ...] = (),
 ) -> Mapping[str, Option]:
     """A ``Config`` field's ``metadata``: the :class:`Option` built from the keywords."""
     return {
@@ -78,6 +83,7 @@ def option(
             doc_type=doc_type,
             doc_default_note=doc_default_note,
             show_default=show_default,
+            extra_envvars=extra_envvars,
         )
     }
 

@@ -66,7 +66,7 @@ from .._config import Config
 from .._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
 from .._importer import import_app
 from .._logging import format_address
-from .._option import ENVVAR_PREFIX, cli_flag, option_of
+from .._option import ENVVAR_PREFIX, cli_flag, envvar, option_of
 from .._serve import serve
 from .._standalone import LOG_LEVELS, ServeFunction, log_to_stderr, serve_until_signalled
 from .._version import __version__
@@ -187,6 +187,8 @@ def _config_options(command: _F) -> _F:
             settings["type"] = _click_type(hints[field.name])
         if option.show_default is not None:
             settings["show_default"] = option.show_default
+        if option.extra_envvars:  # an explicit envvar replaces click's automatic one
+            settings["envvar"] = [envvar(field.name), *option.extra_envvars]
         command = click.option(decl, field.name, cls=_Option, help=option.cli_help, **settings)(
             command
         )
