@@ -52,6 +52,9 @@ class Option:
             (default) shows the default, ``False`` hides it, a str is shown instead of it.
         octal (bool): The command reads the (int) value as octal digits, as ``chmod`` does:
             ``660`` or ``0o660``. Default False.
+        extra_envvars (tuple[str, ...]): Environment variables the option also reads, after
+            :func:`envvar`'s, in order (``FORWARDED_ALLOW_IPS``, as uvicorn reads it);
+            ``()`` (default): none.
     """
 
     cli_help: str | None
@@ -60,6 +63,7 @@ class Option:
     doc_default_note: str = ""
     show_default: bool | str | None = None
     octal: bool = False
+    extra_envvars: tuple[str, ...] = ()
 
 
 _KEY: Final = "trio_asgi.option"
@@ -73,6 +77,7 @@ def option(
     doc_default_note: str = "",
     show_default: bool | str | None = None,
     octal: bool = False,
+    extra_envvars: tuple[str, ...] = (),
 ) -> Mapping[str, Option]:
     """A ``Config`` field's ``metadata``: the :class:`Option` built from the keywords."""
     return {
@@ -83,6 +88,7 @@ def option(
             doc_default_note=doc_default_note,
             show_default=show_default,
             octal=octal,
+            extra_envvars=extra_envvars,
         )
     }
 

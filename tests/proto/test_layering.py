@@ -37,7 +37,7 @@ OVER_THE_LIMIT: dict[str, int] = {}
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
         {"_version", "_types", "_errors", "_option", "_config", "_config_docs", "_logging"}
-        | {"_tasks"}
+        | {"_tasks", "_trust"}
     ),
     frozenset({"_net", "_app", "_context"}),
     frozenset({"_http"}),
@@ -56,6 +56,7 @@ SANS_IO = frozenset(
         "_errors",
         "_option",
         "_tasks",
+        "_trust",
         "_types",
         "_h11.chunked",
         "_h11.httptools",

@@ -69,7 +69,7 @@ from .._errors import AppImportError, ConfigError, LifespanFailure, LifespanShut
 from .._importer import import_app
 from .._net.binds import config_binds, describe_bind
 from .._net.listeners import ListenError
-from .._option import ENVVAR_PREFIX, cli_flag, option_of
+from .._option import ENVVAR_PREFIX, cli_flag, envvar, option_of
 from .._serve import serve
 from .._standalone import LOG_LEVELS, ServeFunction, log_to_stderr, serve_until_signalled
 from .._version import __version__
@@ -209,6 +209,8 @@ def _config_options(command: _F) -> _F:
             settings["multiple"] = get_origin(hints[field.name]) is tuple
         if option.show_default is not None:
             settings["show_default"] = option.show_default
+        if option.extra_envvars:  # an explicit envvar replaces click's automatic one
+            settings["envvar"] = [envvar(field.name), *option.extra_envvars]
         command = click.option(decl, field.name, cls=_Option, help=option.cli_help, **settings)(
             command
         )

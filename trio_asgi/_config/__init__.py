@@ -16,13 +16,21 @@ The shared value checks are in ``checks.py``, the mode fields' types and values 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from importlib.util import find_spec
+from dataclasses import dataclass, field, fields
 
 from .._errors import ConfigError
 from .._option import option as _option
-from .checks import check_count, check_seconds, is_int
-from .modes import EventLoop, HTTPMode, Interface, LifespanMode, WebSocketMode, check_mode
+from .._trust import DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies
+from .checks import check_count, check_seconds, check_sockets, is_int
+from .modes import (
+    EventLoop,
+    HTTPMode,
+    Interface,
+    LifespanMode,
+    WebSocketMode,
+    check_installed,
+    check_mode,
+)
 
 __all__ = ["Config", "EventLoop", "HTTPMode", "Interface", "LifespanMode", "WebSocketMode"]
 
@@ -50,6 +58,8 @@ class Config:
             ``"/api"`` (ASGI ``scope["root_path"]``, WSGI's ``SCRIPT_NAME``). ``""`` or a
             string that starts with ``/`` and does not end with ``/``. ``scope["path"]`` is
             the request path as received and is *not* prefixed with it (see docs/asgi.md).
+        proxy_headers (bool): Believe proxy headers from ``forwarded_allow_ips`` peers (default on).
+        forwarded_allow_ips (str): Those peers: IPs, CIDRs, ``unix``, ``*`` (docs/deployment.md).
         lifespan (str): ``"auto"`` (default), ``"on"`` or ``"off"``; see
             :data:`LifespanMode` and the ASGI lifespan spec 2.0.
         interface (str): How the app is called: ``"auto"`` (default), ``"asgi3"``,
@@ -194,6 +204,23 @@ class Config:
             'becomes `scope["root_path"]`. `""`, or starts with `/` and does not end with '
             '`/`. `scope["path"]` is not prefixed with it: see '
             "[asgi.md](asgi.md#root_path-and-path).",
+        ),
+    )
+    proxy_headers: bool = field(
+        default=True,
+        metadata=_option(
+            cli_help="Believe X-Forwarded-For/-Proto/-Prefix and Forwarded from "
+            "--forwarded-allow-ips peers.",
+            meaning="Believe `X-Forwarded-*` and `Forwarded` from `forwarded_allow_ips` "
+            "peers; see [deployment.md](deployment.md#behind-a-proxy-the-trust-model).",
+        ),
+    )
+    forwarded_allow_ips: str = field(
+        default=DEFAULT_FORWARDED_ALLOW_IPS,
+        metadata=_option(
+            cli_help="Peers trusted to send proxy headers: comma list of IPs, CIDRs, unix, or *.",
+            extra_envvars=("FORWARDED_ALLOW_IPS",),
+            meaning="IPs, CIDRs, `unix` (Unix-socket peers) or `*`; also `FORWARDED_ALLOW_IPS`.",
         ),
     )
     lifespan: LifespanMode = field(
@@ -485,19 +512,10 @@ class Config:
             raise ConfigError(f"host must be a non-empty str, not {self.host!r}")
         if not is_int(self.port) or not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be an int from 0 to 65535, not {self.port!r}")
-        if isinstance(self.bind, str) or not all(isinstance(b, str) for b in self.bind):
-            raise ConfigError(f"bind must be a tuple of str, not {self.bind!r}")
-        object.__setattr__(self, "bind", tuple(self.bind))  # frozen, hashable
-        if self.uds is not None and (not isinstance(self.uds, str) or not self.uds):
-            raise ConfigError(f"uds must be a path (a non-empty str) or None, not {self.uds!r}")
-        if self.fd is not None:
-            check_count("fd", self.fd, minimum=0, unit="a descriptor", optional=True)
-        if self.uds_permissions is not None and not (
-            is_int(self.uds_permissions) and 0 <= self.uds_permissions <= 0o777
-        ):
-            raise ConfigError(
-                f"uds_permissions must be a mode from 0 to 0o777, not {self.uds_permissions!r}"
-            )
+        # bind, kept a tuple (frozen, hashable), uds, fd, uds_permissions; parsed at serve()
+        object.__setattr__(
+            self, "bind", check_sockets(self.bind, self.uds, self.fd, self.uds_permissions)
+        )
         if not isinstance(self.root_path, str) or (
             self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/"))
         ):
@@ -507,36 +525,16 @@ class Config:
             )
         for name in ("lifespan", "http", "ws", "interface", "loop"):
             check_mode(name, getattr(self, name))
-        if self.http == "httptools" and find_spec("httptools") is None:
-            raise ConfigError(
-                "http='httptools' needs the httptools package: "
-                "pip install httptools (or use http='h11')"
-            )
-        if self.loop == "asyncio" and find_spec("trio_asyncio") is None:  # (it patches asyncio)
-            raise ConfigError(
-                "loop='asyncio' needs trio-asyncio: pip install '.[asyncio]' in a checkout of "
-                "trio-asgi, else pip install trio-asyncio (or use loop='trio')"
-            )
+        check_installed(self.http, self.loop)
         check_count("wsgi_threads", self.wsgi_threads, minimum=1, unit="threads")
-        for name in ("access_log", "date_header", "server_header", "ws_per_message_deflate"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ConfigError(f"{name} must be a bool, not {value!r}")
-        check_seconds("keep_alive_timeout", self.keep_alive_timeout, allow_inf=True)
-        check_seconds("graceful_timeout", self.graceful_timeout, allow_inf=True)
-        check_seconds("disconnect_timeout", self.disconnect_timeout, allow_inf=True)
-        check_seconds("request_timeout", self.request_timeout, allow_inf=True)
+        for name in (f.name for f in fields(self) if f.type == "bool"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        for name in (f.name for f in fields(self) if f.name.endswith("_timeout")):
+            check_seconds(name, getattr(self, name), allow_inf=True)
         check_seconds("ws_ping_interval", self.ws_ping_interval, allow_inf=False)
-        check_seconds("ws_ping_timeout", self.ws_ping_timeout, allow_inf=True)
         check_count("ws_max_size", self.ws_max_size, minimum=1, unit="bytes")
         check_count("ws_max_queue", self.ws_max_queue, minimum=1, unit="messages")
-        for name in (
-            "request_header_timeout",
-            "body_read_timeout",
-            "lifespan_startup_timeout",
-            "lifespan_shutdown_timeout",
-        ):
-            check_seconds(name, getattr(self, name), allow_inf=True)
         check_count("max_header_size", self.max_header_size, minimum=1024, unit="bytes")
         check_count("backlog", self.backlog, minimum=1, unit="connections")
         for name, unit in (
@@ -547,3 +545,4 @@ class Config:
             if getattr(self, name) is not None:
                 check_count(name, getattr(self, name), minimum=1, unit=unit, optional=True)
         check_count("body_buffer_size", self.body_buffer_size, minimum=1024, unit="bytes")
+        TrustedProxies.parse(self.forwarded_allow_ips)  # raises ConfigError naming the entry

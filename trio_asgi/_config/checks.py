@@ -7,7 +7,7 @@ import math
 
 from .._errors import ConfigError
 
-__all__ = ["check_count", "check_seconds", "is_int"]
+__all__ = ["check_count", "check_seconds", "check_sockets", "is_int"]
 
 
 def is_int(value: object) -> bool:
@@ -34,3 +34,25 @@ def check_seconds(name: str, value: object, *, allow_inf: bool) -> None:
     ):
         limit = "a number of seconds >= 0" + (" (inf for no limit)" if allow_inf else "")
         raise ConfigError(f"{name} must be {limit}, not {value!r}")
+
+
+def check_sockets(
+    bind: object, uds: object, fd: object, uds_permissions: object
+) -> tuple[str, ...]:
+    """Check the types of the listening-socket fields and return ``bind`` as a tuple (the
+    forms themselves are parsed when ``serve()`` starts: ``_net.binds.config_binds``)."""
+    if isinstance(bind, str) or not isinstance(bind, (tuple, list)):
+        raise ConfigError(f"bind must be a tuple of str, not {bind!r}")
+    if not all(isinstance(b, str) for b in bind):
+        raise ConfigError(f"bind must be a tuple of str, not {bind!r}")
+    if uds is not None and (not isinstance(uds, str) or not uds):
+        raise ConfigError(f"uds must be a path (a non-empty str) or None, not {uds!r}")
+    if fd is not None:
+        check_count("fd", fd, minimum=0, unit="a descriptor", optional=True)
+    if uds_permissions is not None and not (
+        is_int(uds_permissions) and 0 <= uds_permissions <= 0o777  # type: ignore[operator]
+    ):
+        raise ConfigError(
+            f"uds_permissions must be a mode from 0 to 0o777, not {uds_permissions!r}"
+        )
+    return tuple(bind)

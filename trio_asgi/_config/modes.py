@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Final, Literal
 
 from .._errors import ConfigError
@@ -13,6 +14,7 @@ __all__ = [
     "Interface",
     "LifespanMode",
     "WebSocketMode",
+    "check_installed",
     "check_mode",
 ]
 
@@ -57,3 +59,19 @@ def check_mode(name: str, value: object) -> None:
         quoted = [repr(choice) for choice in choices]
         listed = " or ".join(quoted) if len(quoted) == 2 else "one of " + ", ".join(quoted)
         raise ConfigError(f"{name} must be {listed}, not {value!r}")
+
+
+def check_installed(http: str, loop: str) -> None:
+    """Raise :class:`~trio_asgi.ConfigError`, with the install command, when ``http`` or
+    ``loop`` names a package that is not installed (looked up, not imported: importing
+    trio-asyncio patches asyncio)."""
+    if http == "httptools" and find_spec("httptools") is None:
+        raise ConfigError(
+            "http='httptools' needs the httptools package: "
+            "pip install httptools (or use http='h11')"
+        )
+    if loop == "asyncio" and find_spec("trio_asyncio") is None:
+        raise ConfigError(
+            "loop='asyncio' needs trio-asyncio: pip install '.[asyncio]' in a checkout of "
+            "trio-asgi, else pip install trio-asyncio (or use loop='trio')"
+        )

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import socket
 import time
 from typing import Final
 
@@ -46,6 +47,7 @@ from .. import _tasks as tasks
 from .._context import ServerContext
 from .._errors import ClientDisconnected, InvalidMessage
 from .._http.exchange import RequestCycle
+from .._http.forwarded import Forwarded, resolve_forwarded
 from .._http.scope import http_scope
 from .._logging import error_logger, format_address
 from .._net.transport import Transport
@@ -90,6 +92,7 @@ class HTTP11Connection(HTTP11Reader):
     """
 
     __slots__ = (
+        "_is_unix",
         "_rejection",
         "_requests",
         "context",
@@ -107,6 +110,14 @@ class HTTP11Connection(HTTP11Reader):
     ) -> None:
         client, self.server, self.scheme = info
         super().__init__(transport, client, settings, closing=context.shutting_down)
+        # For forwarded_allow_ips' "unix": a TCP peer has an address; only a peer without
+        # one is looked at (a Unix socket under TLS is not seen through the TLS stream).
+        stream = transport.stream
+        self._is_unix = (
+            client is None
+            and isinstance(stream, trio.SocketStream)
+            and stream.socket.family == socket.AF_UNIX
+        )
         self.context = context
         self._rejection: Rejection | None = None  # owed to a request we refuse
         self._requests = 0  # served on this connection, for max_requests_per_connection
@@ -230,15 +241,20 @@ class HTTP11Connection(HTTP11Reader):
         if settings.websocket is not None and is_websocket_upgrade(request.method, request.headers):
             self._start_websocket(request)
             return
+        scheme, client, root_path = self.scheme, self.client, settings.root_path
+        if settings.proxy is not None:
+            forwarded = self._forwarded(request, scheme)
+            if forwarded is not None:
+                client, scheme, root_path = forwarded.client, forwarded.scheme, forwarded.root_path
         scope = http_scope(
             method=request.method,
             target=request.target,
             http_version=request.http_version,
             headers=request.headers,
-            scheme=self.scheme,
-            client=self.client,
+            scheme=scheme,
+            client=client,
             server=self.server,
-            root_path=settings.root_path,
+            root_path=root_path,
             state=self.context.state,
         )
         cycle = RequestCycle(self, request, scope, settings.exchange)
@@ -247,10 +263,32 @@ class HTTP11Connection(HTTP11Reader):
             cycle.disconnect()
         self.context.spawn_app(self.nursery, cycle.run_app, self.context.app, name=tasks.APP.name)
 
+    def _forwarded(self, request: RequestHead, scheme: str) -> Forwarded | None:
+        """The request's proxy headers read (``settings.proxy`` is set), or None if it has
+        none; what was ignored is logged once at DEBUG."""
+        assert self.settings.proxy is not None  # checked by the caller
+        forwarded = resolve_forwarded(
+            self.settings.proxy,
+            self.client,
+            self._is_unix,
+            request.headers,
+            scheme,
+            self.settings.root_path,
+        )
+        if forwarded is not None and forwarded.note is not None:
+            error_logger.debug("Proxy headers: %s", forwarded.note)
+        return forwarded
+
     def _start_websocket(self, request: RequestHead) -> None:
         context = self.context
         settings = self.settings.websocket
         assert settings is not None  # checked by _start_cycle
+        scheme = "ws" if self.scheme == "http" else "wss"
+        client, root_path = self.client, self.settings.root_path
+        if self.settings.proxy is not None:
+            forwarded = self._forwarded(request, scheme)
+            if forwarded is not None:
+                client, scheme, root_path = forwarded.client, forwarded.scheme, forwarded.root_path
         try:
             channel = WebSocketProtocol(self, request, settings, client=self.client)
         except WebSocketHandshakeError as exc:
@@ -262,8 +300,10 @@ class HTTP11Connection(HTTP11Reader):
             settings=settings,
             app=context.app,
             state=context.state,
-            client=self.client,
+            client=client,
             server=self.server,
+            scheme=scheme,
+            root_path=root_path,
             started_at=time.perf_counter(),
             tasks=self.nursery,
             shutting_down=lambda: context.shutting_down,

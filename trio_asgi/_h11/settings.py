@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .._config import Config, HTTPMode
 from .._http.exchange import ExchangeSettings
+from .._trust import TrustedProxies
 from .._ws.settings import WebSocketSettings
 from .httptools import HAVE_HTTPTOOLS, HttptoolsParser
 from .parsing import H11Parser, RequestParser
@@ -50,6 +51,8 @@ class HTTP11Settings:
         websocket: what a WebSocket session reads, or None if ``Upgrade: websocket`` requests
             are served as plain HTTP (``Config.ws="none"``).
         root_path: ``scope["root_path"]``.
+        proxy: whose proxy headers are believed (``Config.forwarded_allow_ips``, parsed), or
+            None when ``Config.proxy_headers`` is off (they are never read then).
         server_headers: the ``Date`` and ``Server`` headers added to responses that lack
             them (as configured), for every connection of the server.
     """
@@ -64,6 +67,7 @@ class HTTP11Settings:
     websocket: WebSocketSettings | None
     root_path: str
     server_headers: ServerHeaders
+    proxy: TrustedProxies | None
 
     @classmethod
     def from_config(cls, config: Config) -> HTTP11Settings:
@@ -78,4 +82,7 @@ class HTTP11Settings:
             websocket=WebSocketSettings.from_config(config) if config.ws == "auto" else None,
             root_path=config.root_path,
             server_headers=ServerHeaders(date=config.date_header, server=config.server_header),
+            proxy=(
+                TrustedProxies.parse(config.forwarded_allow_ips) if config.proxy_headers else None
+            ),
         )

@@ -3,9 +3,11 @@ their headers are read. Pure: values in, values out, no I/O, no trio.
 
 Two parts:
 
-- :class:`TrustedProxies` is ``Config.forwarded_allow_ips`` parsed once per server: IPv4 and
-  IPv6 addresses, CIDR networks, ``unix`` (peers on a Unix socket) and ``*`` (everyone).
-  :meth:`TrustedProxies.trusts` answers per request, a set lookup in the common case.
+- :class:`~trio_asgi._trust.TrustedProxies` is ``Config.forwarded_allow_ips`` parsed once per
+  server (it lives in ``_trust``, layer 0, so ``Config`` can validate with it; re-exported
+  here): IPv4 and IPv6 addresses, CIDR networks, ``unix`` (peers on a Unix socket) and ``*``
+  (everyone). :meth:`TrustedProxies.trusts` answers per request, a set lookup in the common
+  case.
 - :func:`resolve_forwarded` reads one request's proxy headers and says what its scope should
   carry instead of the connection's own values.
 
@@ -62,14 +64,11 @@ Canonical IPv4 text is recognised by one regular expression, never parsed by
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from .._errors import ConfigError
+from .._trust import DEFAULT_FORWARDED_ALLOW_IPS, IPV4, PARSE_CACHE_SIZE, TrustedProxies, parse_ip
 from .._types import Address
 
 __all__ = [
@@ -79,16 +78,6 @@ __all__ = [
     "TrustedProxies",
     "resolve_forwarded",
 ]
-
-#: ``Config.forwarded_allow_ips``'s default: the loopback addresses, where a proxy on the
-#: same host connects from.
-DEFAULT_FORWARDED_ALLOW_IPS: Final = "127.0.0.1,::1"
-
-#: Address texts whose parse is remembered (about 200 bytes each: 1024 is some 200 KiB).
-PARSE_CACHE_SIZE: Final = 1024
-
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _FORWARDED: Final = b"forwarded"
 _X_FOR: Final = b"x-forwarded-for"
@@ -113,106 +102,7 @@ _QUOTED_PAIR: Final = re.compile(r"\\(.)")
 # RFC 7239 section 6: node = nodename [ ":" node-port ]
 _OBFUSCATED: Final = re.compile(r"_[0-9A-Za-z._-]+")
 _PORT: Final = re.compile(r"[0-9]{1,5}")
-_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-#: An IPv4 address in the one form ``str(IPv4Address)`` gives (no leading zeros).
-_IPV4: Final = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _BAD_PREFIX_CHAR: Final = re.compile(r"[\x00-\x20\x7f]")
-
-
-@dataclass(frozen=True, slots=True)
-class TrustedProxies:
-    """The peers whose proxy headers are believed (``Config.forwarded_allow_ips``, parsed).
-
-    Build it with :meth:`parse`. Immutable, shared by every connection of a server.
-
-    Attributes:
-        everything: ``*`` was given: every peer is trusted, Unix-socket peers too.
-        unix: ``unix`` was given: peers on a Unix socket are trusted.
-        addresses: the plain addresses given, as canonical strings (``"::1"``), so the
-            common check is one set lookup on the peer's host string.
-        networks: the CIDR networks given (``10.0.0.0/8``, ``fd00::/8``).
-    """
-
-    everything: bool = False
-    unix: bool = False
-    addresses: frozenset[str] = frozenset()
-    networks: tuple[_IPNetwork, ...] = ()
-
-    @classmethod
-    def parse(cls, value: str) -> TrustedProxies:
-        """Parse a ``--forwarded-allow-ips`` value: a comma-separated list of IPv4 or IPv6
-        addresses, CIDR networks, ``unix`` and ``*``. Blanks around entries and empty
-        entries are ignored, so ``""`` trusts no one.
-
-        Raises:
-            ConfigError: an entry is none of those (a host name, a malformed address, a
-                network with host bits set); the message names the entry and what is
-                allowed.
-        """
-        if not isinstance(value, str):
-            raise ConfigError(f"forwarded_allow_ips must be a str, not {value!r}")
-        everything = unix = False
-        addresses: set[str] = set()
-        networks: list[_IPNetwork] = []
-        for raw in value.split(","):
-            entry = raw.strip()
-            if not entry:
-                continue
-            if entry == "*":
-                everything = True
-            elif entry.lower() == "unix":
-                unix = True
-            elif "/" in entry:
-                networks.append(_parse_network(entry))
-            else:
-                addresses.add(_canonical(_parse_address(entry)))
-        return cls(everything, unix, frozenset(addresses), tuple(networks))
-
-    def trusts(self, peer_host: str | None, is_unix: bool) -> bool:
-        """Whether proxy headers from this peer are believed.
-
-        Args:
-            peer_host: the peer's address as the socket gives it (``"127.0.0.1"``,
-                ``"::1"``), or None when not known.
-            is_unix: the peer is on a Unix socket (then ``peer_host`` is not looked at).
-
-        Returns:
-            True if ``*`` was given, or ``unix`` for a Unix-socket peer, or the host is one
-            of the addresses or inside one of the networks (an IPv4-mapped IPv6 address
-            counts as its IPv4 address). Never raises: a host that is not an address is
-            simply not trusted.
-        """
-        if self.everything:
-            return True
-        if is_unix:
-            return self.unix
-        if peer_host is None:
-            return False
-        if peer_host in self.addresses:
-            return True
-        if not self.networks and _IPV4.fullmatch(peer_host):
-            return False  # a canonical IPv4 address not given: no need to parse it
-        parsed = _parse_ip(peer_host)
-        return parsed is not None and self._trusts_parsed(*parsed)
-
-    def _trusts_canonical(self, host: str) -> bool:
-        """:meth:`trusts` for a host already in canonical form (``*`` not looked at)."""
-        if host in self.addresses:
-            return True
-        if not self.networks and not host.startswith("::ffff:"):
-            return False
-        parsed = _parse_ip(host)
-        return parsed is not None and self._trusts_parsed(*parsed)
-
-    def _trusts_parsed(self, address: _IPAddress, canonical: str) -> bool:
-        """Whether an address is one given or in a network given (``*`` not looked at)."""
-        if canonical in self.addresses:
-            return True
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-            if _canonical(address) in self.addresses:
-                return True
-        return any(address in network for network in self.networks)
 
 
 class Forwarded(NamedTuple):
@@ -350,7 +240,7 @@ class _Resolution:
             return 0
         for index in range(len(nodes) - 1, -1, -1):
             node = nodes[index]
-            if not isinstance(node, tuple) or not self.trusted._trusts_canonical(node[0]):
+            if not isinstance(node, tuple) or not self.trusted.trusts_canonical(node[0]):
                 self.hops = len(nodes) - 1 - index
                 return index
         self.hops = len(nodes) - 1
@@ -419,7 +309,7 @@ def _parse_node(text: str, *, forwarded: bool) -> Address | str | None:
     """A node: ``(host, port)``, the host in canonical form and port 0 if none is given; the
     name itself for ``unknown`` or an obfuscated identifier (``Forwarded`` only); or None if
     malformed."""
-    if _IPV4.fullmatch(text):
+    if IPV4.fullmatch(text):
         return text, 0  # the common case, without the cost of ipaddress
     if forwarded and (text.lower() == "unknown" or _OBFUSCATED.fullmatch(text)):
         return text
@@ -437,11 +327,11 @@ def _parse_node(text: str, *, forwarded: bool) -> Address | str | None:
             return None
     else:
         host = text  # IPv4, or an IPv6 address without brackets (lenient)
-    if _IPV4.fullmatch(host):
+    if IPV4.fullmatch(host):
         if text.startswith("["):
             return None  # brackets are for IPv6 only
     else:
-        parsed = _parse_ip(host)  # IPv6: every IPv4 form ipaddress takes is what _IPV4 matches
+        parsed = parse_ip(host)  # IPv6: every IPv4 form ipaddress takes is what IPV4 matches
         if parsed is None:
             return None
         host = parsed[1]
@@ -450,51 +340,6 @@ def _parse_node(text: str, *, forwarded: bool) -> Address | str | None:
     if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
         return None
     return host, int(port_text)
-
-
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
-def _parse_ip(text: str) -> tuple[_IPAddress, str] | None:
-    """``(address, canonical string)``, or None if ``text`` is not an IP address. Cached:
-    the ipaddress module takes microseconds for an IPv6 address, and the same clients and
-    proxies come back request after request; a flood of new addresses only evicts."""
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    return address, _canonical(address)
-
-
-def _parse_address(entry: str) -> _IPAddress:
-    try:
-        return ipaddress.ip_address(entry)
-    except ValueError:
-        raise ConfigError(
-            f"forwarded_allow_ips entry {entry!r} is not an IP address, a CIDR network "
-            "(e.g. 10.0.0.0/8 or fd00::/8), 'unix' or '*'"
-        ) from None
-
-
-def _parse_network(entry: str) -> _IPNetwork:
-    try:
-        return ipaddress.ip_network(entry)
-    except ValueError:
-        pass
-    try:
-        loose = ipaddress.ip_network(entry, strict=False)
-    except ValueError:
-        raise ConfigError(
-            f"forwarded_allow_ips entry {entry!r} is not a CIDR network "
-            "(e.g. 10.0.0.0/8 or fd00::/8), nor an IP address, 'unix' or '*'"
-        ) from None
-    raise ConfigError(
-        f"forwarded_allow_ips entry {entry!r} has host bits set: write {str(loose)!r} "
-        "(entries are IP addresses, CIDR networks, 'unix' or '*')"
-    )
-
-
-def _canonical(address: _IPAddress) -> str:
-    """The address as a socket would name the peer, and as the scope shows it."""
-    return str(address)
 
 
 def _show_peer(peer: Address | None) -> str:

@@ -155,7 +155,10 @@ class WebSocketSession:
         settings: the server's WebSocket settings.
         app: the ASGI 3 application.
         state: the lifespan state; the scope gets a shallow copy.
-        client: the peer's address; server: ours (``scope["client"]``, ``["server"]``).
+        client: the client's address (the peer's, or the one a trusted proxy gave); server:
+            ours (``scope["client"]``, ``["server"]``; the access log names ``client``).
+        scheme: ``scope["scheme"]``, ``"ws"`` or ``"wss"`` (TLS, or a trusted proxy's word).
+        root_path: ``scope["root_path"]`` (the configured one, or a trusted proxy's prefix).
         started_at: ``time.perf_counter()`` when the request began (the access log).
         tasks: where the ping and closing tasks start (the connection's nursery).
         shutting_down: whether the server's graceful shutdown has begun.
@@ -171,6 +174,8 @@ class WebSocketSession:
         state: dict[str, Any],
         client: Address | None,
         server: Address | None,
+        scheme: str,
+        root_path: str,
         started_at: float,
         tasks: trio.Nursery,
         shutting_down: Callable[[], bool],
@@ -181,10 +186,10 @@ class WebSocketSession:
             target=request.target,
             headers=list(request.headers),
             subprotocols=list(channel.subprotocols),
-            scheme="ws",
+            scheme=scheme,
             client=client,
             server=server,
-            root_path=settings.root_path,
+            root_path=root_path,
             state=state,
         )
         self.cancel_scope = trio.CancelScope()  # the app task's
