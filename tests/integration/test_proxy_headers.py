@@ -263,3 +263,13 @@ def test_cli_a_bad_forwarded_allow_ips_variable_is_blamed_on_it(app_dir: str) ->
     assert result.exit_code == 2
     assert fake.configs == []
     assert "forwarded_allow_ips entry 'bogus'" in result.stderr
+
+
+async def test_the_http_access_log_names_the_real_client(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trio_asgi.access")
+    seen, _ = await get_scope(nursery, {"x-forwarded-for": "203.0.113.7"})
+    assert seen["client"] == ["203.0.113.7", 0]
+    lines = [r.getMessage() for r in caplog.records if r.name == "trio_asgi.access"]
+    assert lines[0].startswith('203.0.113.7:0 - "GET / HTTP/1.1" 200 ')

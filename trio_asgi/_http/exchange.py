@@ -20,7 +20,7 @@ import trio
 from .._app import call_app
 from .._errors import ClientDisconnected, UnexpectedMessage
 from .._logging import error_logger, format_address, log_access
-from .._types import ASGIApp, Message
+from .._types import Address, ASGIApp, Message
 from .extensions import Trailers, check_trailers_flag, early_hint_links
 from .files import FileRange, send_file_message, with_file_length
 from .messages import FramingError, check_message_type, check_response_body, check_response_start
@@ -82,6 +82,7 @@ class RequestCycle:
         "_writer",
         "buffered",
         "cancel_scope",
+        "client",
         "disconnected",
         "expecting_continue",
         "framing_failed",
@@ -107,6 +108,7 @@ class RequestCycle:
         self._settings = settings
         self.request = request
         self.scope = scope
+        self.client: Address | None = scope["client"]  # the proxy headers' client, if any
         timeout = settings.request_timeout
         if timeout == _NO_LIMIT:  # the default: nothing to set
             self.timeout_at = timeout
@@ -448,7 +450,7 @@ class RequestCycle:
             self.send,
             cancel_scope=self.cancel_scope,
             describe=self.describe,
-            client=self._conn.client,
+            client=self.client,
         )
         if self.response_complete:
             return
@@ -475,7 +477,7 @@ class RequestCycle:
                 "Request timed out after %g s: %s from %s",
                 self._settings.request_timeout,
                 self._request_line(),
-                format_address(conn.client),
+                format_address(self.client),
             )
         elif error is None and not (gone or self.cancel_scope.cancelled_caught):
             if self.response_started:
@@ -490,11 +492,10 @@ class RequestCycle:
 
     def log_access(self, status: int) -> None:
         """One access-log line for this request's response (if the access log is on)."""
-        conn = self._conn
         if self._settings.access_log:
             request = self.request
             log_access(
-                conn.client,
+                self.client,
                 request.method,
                 request.target,
                 request.http_version,
