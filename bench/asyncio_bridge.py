@@ -27,32 +27,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 sys.path.insert(0, os.getcwd())
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/apps.py
 
 import trio
+from apps import HELLO, hello  # the same app bench/run.py serves
 
 from trio_asgi import Config, serve
 
 THIS: Final = Path(__file__).resolve()
 LOOPS: Final = ("trio", "asyncio")
 REQUEST: Final = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
-BODY: Final = b"Hello, world!"
-
-
-async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The same app for both loops: it awaits only receive and send."""
-    if scope["type"] != "http":
-        return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
-        }
-    )
-    await send({"type": "http.response.body", "body": BODY})
+BODY: Final = HELLO
 
 
 async def run_requests(loop: str, count: int) -> float:
