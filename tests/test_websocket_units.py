@@ -156,7 +156,6 @@ SETTINGS = [
     ("per_message_deflate", "ws_per_message_deflate", False),
     ("disconnect_timeout", "disconnect_timeout", 9.0),
     ("access_log", "access_log", False),
-    ("root_path", "root_path", "/api"),
 ]
 
 

@@ -25,7 +25,6 @@ class WebSocketSettings:
         per_message_deflate: ``ws_per_message_deflate``, accept permessage-deflate (RFC 7692).
         disconnect_timeout: seconds the app may run on once the disconnect is known.
         access_log: log one ``trio_asgi.access`` line for the handshake's answer.
-        root_path: ``scope["root_path"]``.
     """
 
     max_size: int
@@ -35,7 +34,6 @@ class WebSocketSettings:
     per_message_deflate: bool
     disconnect_timeout: float
     access_log: bool
-    root_path: str
 
     @classmethod
     def from_config(cls, config: Config) -> WebSocketSettings:
@@ -48,5 +46,4 @@ class WebSocketSettings:
             per_message_deflate=config.ws_per_message_deflate,
             disconnect_timeout=config.disconnect_timeout,
             access_log=config.access_log,
-            root_path=config.root_path,
         )
