@@ -12,7 +12,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import shutil
+import socket
 import struct
+import subprocess
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,4 +252,52 @@ async def test_option_off_a_proxy_line_is_a_bad_request(nursery: trio.Nursery) -
         await stream.send_all(V1_HEADER + b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
         raw = await read_until_eof(stream)
     assert raw.startswith(b"HTTP/1.1 400 ")
+    await server.shutdown()
+
+
+HAPROXY = shutil.which("haproxy")
+
+HAPROXY_CONFIG = """\
+global
+    maxconn 16
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend front
+    bind fd@{fd}
+    default_backend app
+backend app
+    server app 127.0.0.1:{port} send-proxy-v2
+"""
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="needs haproxy on PATH (the haproxy package)")
+async def test_behind_haproxy_send_proxy_v2(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """HAProxy in TCP mode with ``send-proxy-v2``: the scope names the client HAProxy saw
+    and the address it was reached on, not HAProxy's own connection. HAProxy listens on a
+    socket the test bound (``fd@N``), so a connection queues until it accepts: no polling."""
+    assert HAPROXY is not None
+    server = await start_server(nursery, address_app, proxy_protocol=True)
+    with socket.socket() as front:
+        front.bind(("127.0.0.1", 0))
+        front.listen(16)
+        front_port = front.getsockname()[1]
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(HAPROXY_CONFIG.format(fd=front.fileno(), port=server.port))
+        async with trio.open_nursery() as haproxy:
+            haproxy.start_soon(
+                partial(
+                    trio.run_process,
+                    [HAPROXY, "-db", "-f", str(config)],
+                    pass_fds=(front.fileno(),),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
+            )
+            seen, own = await proxied_request(front_port, b"")
+            haproxy.cancel_scope.cancel()  # run_process kills haproxy
+    assert seen == {"client": list(own), "server": ["127.0.0.1", front_port]}
     await server.shutdown()
