@@ -4,14 +4,16 @@ and the protocol.
 ``serve()``'s accept loop calls :func:`open_connection` synchronously for every accepted
 stream, then spawns :func:`handle_connection` as that connection's task::
 
-    "trio-asgi connection" (handle_connection)    the connection nursery; owns the close
+    "trio-asgi connection" (handle_connection)    reads the PROXY protocol header (if on),
+    │                                             then opens the connection nursery; owns the close
     └── the protocol's tasks (HTTP/1.1 today: HTTP11Connection.start_reader), all in that nursery
 
 What goes between ``accept()`` and the protocol goes here, in this order: the connection's
 :class:`~trio_asgi._types.ConnectionInfo` (its addresses and scheme), the transport over the
-stream (``_net/transport.py``), and the choice of protocol. A TLS handshake, a PROXY-protocol
-prefix and the HTTP/2 choice (ALPN) are the steps still to come, each in
-:func:`handle_connection` before the protocol starts.
+stream (``_net/transport.py``), with ``Config.proxy_protocol`` the PROXY protocol header
+(:func:`read_proxy_header`, in the connection task before its nursery opens), and the
+choice of protocol. A TLS handshake and the HTTP/2 choice (ALPN) are the steps still to
+come, each in :func:`handle_connection` before the protocol starts.
 """
 
 from __future__ import annotations
@@ -26,10 +28,18 @@ from ._h11.reader import LINGER_TIMEOUT
 from ._h11.settings import HTTP11Settings
 from ._logging import error_logger, format_address
 from ._net.listeners import unix_address
+from ._net.proxy_protocol import Family, ProxyProtocolError, ProxyProtocolReader
 from ._net.transport import open_transport
-from ._types import Address, ConnectionInfo
+from ._trust import TrustedProxies
+from ._types import Address, ConnectionInfo, UnixAddress
 
-__all__ = ["connection_info", "handle_connection", "open_connection", "refuse_connection"]
+__all__ = [
+    "connection_info",
+    "handle_connection",
+    "open_connection",
+    "read_proxy_header",
+    "refuse_connection",
+]
 
 
 def connection_info(stream: trio.abc.Stream, context: ServerContext) -> ConnectionInfo:
@@ -86,7 +96,14 @@ async def handle_connection(connection: HTTP11Connection) -> None:
     """
     try:
         async with trio.open_nursery() as nursery:
-            connection.start_reader(nursery)
+            if connection.settings.proxy_protocol is None:
+                connection.start_reader(nursery)
+            else:
+                initial = await read_proxy_header(
+                    connection, connection.settings.proxy_protocol, nursery
+                )
+                if initial is not None:  # else refused: the finally below closes it
+                    connection.start_reader(nursery, initial)
     except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
         error_logger.exception(
             "Unexpected error on the connection from %s", format_address(connection.client)
@@ -94,6 +111,66 @@ async def handle_connection(connection: HTTP11Connection) -> None:
     finally:
         connection.context.connections.discard(connection)
         await connection.close()
+
+
+async def read_proxy_header(
+    connection: HTTP11Connection, trusted: TrustedProxies, nursery: trio.Nursery
+) -> bytes | None:
+    """``Config.proxy_protocol``: read the PROXY protocol header (v1 or v2) that must begin
+    the connection, and give the connection the addresses it names.
+
+    The peer must be one of ``trusted`` (``forwarded_allow_ips``): by the spec (HAProxy's
+    doc/proxy-protocol.txt, section 1) a receiver never guesses whether a header is there,
+    so another peer's connection is refused, not served as plain HTTP. The header must
+    arrive within ``request_header_timeout`` seconds; graceful shutdown ends the wait (the
+    connection's prelude scope; ``nursery`` is the connection nursery). INET and INET6
+    headers set the client to the source and the server to the destination; UNIX ones,
+    client None and server ``UnixAddress(destination_path, None)``; UNSPEC (v2 LOCAL, v1
+    UNKNOWN) keeps the socket's.
+
+    Returns:
+        The bytes after the header (the start of the HTTP stream, maybe ``b""``), or None
+        if the connection is to be closed: an untrusted peer, a timeout, EOF, a malformed
+        header, each logged once at DEBUG, or graceful shutdown.
+    """
+    client = connection.client
+    if not trusted.trusts(client[0] if client is not None else None, connection.peer_is_unix):
+        error_logger.debug(
+            "PROXY protocol: refused a connection from %s, not a trusted proxy",
+            format_address(client),
+        )
+        return None
+    reader = ProxyProtocolReader()
+    transport = connection.transport
+    header = None
+    with connection.prelude_scope(nursery, connection.settings.request_header_timeout):
+        try:
+            while header is None:
+                header = reader.feed(await transport.receive_some())
+        except ProxyProtocolError as exc:
+            if not connection.closing:
+                error_logger.debug(
+                    "PROXY protocol: invalid header from %s: %s", format_address(client), exc
+                )
+            return None
+    if connection.closing:
+        return None  # graceful shutdown began: no request is served
+    if header is None:
+        error_logger.debug("PROXY protocol: header timed out from %s", format_address(client))
+        return None
+    family = header.family
+    if family is Family.INET or family is Family.INET6:
+        assert header.destination is not None  # an INET or INET6 header has both addresses
+        host, port = header.destination
+        assert port is not None  # a (host, port) pair: only a UnixAddress has None
+        server = connection.context.local_address(host, port)
+        connection.set_addresses(header.source, server, peer_is_unix=False)
+    elif family is Family.UNIX:
+        path = header.destination_path
+        connection.set_addresses(
+            None, UnixAddress(path) if path is not None else None, peer_is_unix=True
+        )
+    return header.rest
 
 
 _TCP_FAMILIES: Final = frozenset({trio.socket.AF_INET, trio.socket.AF_INET6})

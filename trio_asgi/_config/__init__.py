@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from .._errors import ConfigError
 from .._option import option as _option
 from .._trust import DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies
-from .checks import check_count, check_seconds, check_sockets, is_int
+from .checks import check_count, check_limits, check_root_path, check_seconds, check_sockets, is_int
 from .modes import (
     EventLoop,
     HTTPMode,
@@ -60,6 +60,7 @@ class Config:
             the request path as received and is *not* prefixed with it (see docs/asgi.md).
         proxy_headers (bool): Believe proxy headers from ``forwarded_allow_ips`` peers (default on).
         forwarded_allow_ips (str): Those peers: IPs, CIDRs, ``unix``, ``*`` (docs/deployment.md).
+        proxy_protocol (bool): Read a PROXY protocol v1/v2 header from those peers (default off).
         lifespan (str): ``"auto"`` (default), ``"on"`` or ``"off"``; see
             :data:`LifespanMode` and the ASGI lifespan spec 2.0.
         interface (str): How the app is called: ``"auto"`` (default), ``"asgi3"``,
@@ -221,6 +222,16 @@ class Config:
             cli_help="Peers trusted to send proxy headers: comma list of IPs, CIDRs, unix, or *.",
             extra_envvars=("FORWARDED_ALLOW_IPS",),
             meaning="IPs, CIDRs, `unix` (Unix-socket peers) or `*`; also `FORWARDED_ALLOW_IPS`.",
+        ),
+    )
+    proxy_protocol: bool = field(
+        default=False,
+        metadata=_option(
+            cli_help="Read a PROXY protocol v1/v2 header (HAProxy send-proxy, TCP load "
+            "balancers) from --forwarded-allow-ips peers before HTTP.",
+            meaning="Every connection from a `forwarded_allow_ips` peer must begin with a PROXY "
+            "protocol v1 or v2 header, whose addresses become the scope's `client` and "
+            "`server`; other peers, and a missing or malformed header, are closed.",
         ),
     )
     lifespan: LifespanMode = field(
@@ -516,13 +527,7 @@ class Config:
         object.__setattr__(
             self, "bind", check_sockets(self.bind, self.uds, self.fd, self.uds_permissions)
         )
-        if not isinstance(self.root_path, str) or (
-            self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/"))
-        ):
-            raise ConfigError(
-                "root_path must be '' or start with '/' and not end with '/' "
-                f"(e.g. '/api'), not {self.root_path!r}"
-            )
+        check_root_path(self.root_path)
         for name in ("lifespan", "http", "ws", "interface", "loop"):
             check_mode(name, getattr(self, name))
         check_installed(self.http, self.loop)
@@ -537,12 +542,8 @@ class Config:
         check_count("ws_max_queue", self.ws_max_queue, minimum=1, unit="messages")
         check_count("max_header_size", self.max_header_size, minimum=1024, unit="bytes")
         check_count("backlog", self.backlog, minimum=1, unit="connections")
-        for name, unit in (
-            ("max_request_body_size", "bytes"),
-            ("max_connections", "connections"),
-            ("max_requests_per_connection", "requests"),
-        ):
-            if getattr(self, name) is not None:
-                check_count(name, getattr(self, name), minimum=1, unit=unit, optional=True)
+        check_limits(
+            self.max_request_body_size, self.max_connections, self.max_requests_per_connection
+        )
         check_count("body_buffer_size", self.body_buffer_size, minimum=1024, unit="bytes")
         TrustedProxies.parse(self.forwarded_allow_ips)  # raises ConfigError naming the entry

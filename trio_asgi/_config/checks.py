@@ -7,7 +7,14 @@ import math
 
 from .._errors import ConfigError
 
-__all__ = ["check_count", "check_seconds", "check_sockets", "is_int"]
+__all__ = [
+    "check_count",
+    "check_limits",
+    "check_root_path",
+    "check_seconds",
+    "check_sockets",
+    "is_int",
+]
 
 
 def is_int(value: object) -> bool:
@@ -56,3 +63,26 @@ def check_sockets(
             f"uds_permissions must be a mode from 0 to 0o777, not {uds_permissions!r}"
         )
     return tuple(bind)
+
+
+def check_root_path(root_path: object) -> None:
+    if not isinstance(root_path, str) or (
+        root_path and (not root_path.startswith("/") or root_path.endswith("/"))
+    ):
+        raise ConfigError(
+            "root_path must be '' or start with '/' and not end with '/' "
+            f"(e.g. '/api'), not {root_path!r}"
+        )
+
+
+def check_limits(
+    max_request_body_size: object, max_connections: object, max_requests_per_connection: object
+) -> None:
+    """The optional limits: None, or an int of at least 1."""
+    for name, value, unit in (
+        ("max_request_body_size", max_request_body_size, "bytes"),
+        ("max_connections", max_connections, "connections"),
+        ("max_requests_per_connection", max_requests_per_connection, "requests"),
+    ):
+        if value is not None:
+            check_count(name, value, minimum=1, unit=unit, optional=True)

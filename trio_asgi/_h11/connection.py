@@ -51,7 +51,7 @@ from .._http.forwarded import Forwarded, resolve_forwarded
 from .._http.scope import http_scope
 from .._logging import error_logger, format_address
 from .._net.transport import Transport
-from .._types import ConnectionInfo
+from .._types import Address, ConnectionInfo
 from .._ws.frames import reject_handshake
 from .._ws.protocol import WebSocketProtocol
 from .._ws.session import WebSocketSession
@@ -123,6 +123,20 @@ class HTTP11Connection(HTTP11Reader):
         self._requests = 0  # served on this connection, for max_requests_per_connection
         self.response_begun = False  # bytes of a response went out in this request cycle
         context.connections.add(self)
+
+    @property
+    def peer_is_unix(self) -> bool:
+        """The peer is on a Unix socket (for ``forwarded_allow_ips``' ``unix``)."""
+        return self._is_unix
+
+    def set_addresses(
+        self, client: Address | None, server: Address | None, *, peer_is_unix: bool
+    ) -> None:
+        """Use the addresses a PROXY protocol header names, before the reader starts: the
+        client's is then the one proxy headers are trusted by, and every scope's."""
+        self.client = client
+        self.server = server
+        self._is_unix = peer_is_unix
 
     # -- lifetime --------------------------------------------------------------------------
 

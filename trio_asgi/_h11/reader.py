@@ -134,17 +134,31 @@ class HTTP11Reader:
 
     # -- the reader task -------------------------------------------------------------------
 
-    def start_reader(self, nursery: trio.Nursery) -> None:
+    def start_reader(self, nursery: trio.Nursery, initial: bytes | None = None) -> None:
         """Start serving in ``nursery`` (the connection nursery): the reader task, under the
-        keep-alive deadline."""
+        keep-alive deadline. ``initial``: the bytes read after :meth:`prelude_scope` (those after
+        a PROXY protocol header), parsed first as if the reader had read them."""
         self.nursery = nursery
+        if initial is not None:  # after read_prelude(): its scope was used
+            self._read_scope = trio.CancelScope()
         self._read_scope.deadline = trio.current_time() + self.settings.keep_alive_timeout
-        nursery.start_soon(self._read_loop, name=tasks.READER.name)
+        nursery.start_soon(self._read_loop, initial or None, name=tasks.READER.name)
 
-    async def _read_loop(self) -> None:
+    def prelude_scope(self, nursery: trio.Nursery, timeout: float) -> trio.CancelScope:
+        """The read scope for what is read before the protocol starts (a PROXY protocol
+        header), due in ``timeout`` seconds; ``nursery`` is the connection nursery. Graceful
+        shutdown ends it as it ends an idle connection's read (a FIN, then at most
+        ``LINGER_TIMEOUT`` seconds) and :attr:`closing` is then True. Call
+        :meth:`start_reader` with the bytes read after it (``b""`` if none)."""
+        self.nursery = nursery
+        self._read_scope = trio.CancelScope(deadline=trio.current_time() + timeout)
+        return self._read_scope
+
+    async def _read_loop(self, early: bytes | None) -> None:
+        # early: bytes to parse before reading, given (initial) or read at once when a timer
+        # came due (_input_in_time)
         parser = self.parser
         data: bytes | None
-        early: bytes | None = None  # read at once when a timer came due (_input_in_time)
         polled_scope: trio.CancelScope | None = None  # the read scope made for those bytes
         while True:
             with self._read_scope:

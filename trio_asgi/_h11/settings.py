@@ -53,6 +53,8 @@ class HTTP11Settings:
         root_path: ``scope["root_path"]``.
         proxy: whose proxy headers are believed (``Config.forwarded_allow_ips``, parsed), or
             None when ``Config.proxy_headers`` is off (they are never read then).
+        proxy_protocol: whose PROXY protocol header is read before HTTP (the same trust
+            list), or None when ``Config.proxy_protocol`` is off (no header is read then).
         server_headers: the ``Date`` and ``Server`` headers added to responses that lack
             them (as configured), for every connection of the server.
     """
@@ -68,9 +70,11 @@ class HTTP11Settings:
     root_path: str
     server_headers: ServerHeaders
     proxy: TrustedProxies | None
+    proxy_protocol: TrustedProxies | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> HTTP11Settings:
+        trusted = TrustedProxies.parse(config.forwarded_allow_ips)
         return cls(
             new_parser=parser_factory(config.http),
             exchange=ExchangeSettings.from_config(config),
@@ -82,7 +86,6 @@ class HTTP11Settings:
             websocket=WebSocketSettings.from_config(config) if config.ws == "auto" else None,
             root_path=config.root_path,
             server_headers=ServerHeaders(date=config.date_header, server=config.server_header),
-            proxy=(
-                TrustedProxies.parse(config.forwarded_allow_ips) if config.proxy_headers else None
-            ),
+            proxy=trusted if config.proxy_headers else None,
+            proxy_protocol=trusted if config.proxy_protocol else None,
         )
