@@ -22,6 +22,7 @@ from trio_asgi._net.transport import FILE_CHUNK_SIZE
 
 from ..helpers import read_until_eof
 from ..http11_tools import (
+    FailingStream,
     StreamPair,
     header_values,
     parse_responses,
@@ -394,28 +395,16 @@ async def test_pathsend_does_not_leak_its_descriptor(data_file: tuple[str, Any])
 # -- backpressure and disconnects -------------------------------------------------------
 
 
-class RecordingStream(trio.abc.HalfCloseableStream):
-    """Passes everything to ``inner``; records the size of each ``send_all``."""
+class RecordingStream(FailingStream):
+    """Passes everything to ``inner`` (no failures); records the size of each ``send_all``."""
 
     def __init__(self, inner: trio.abc.HalfCloseableStream) -> None:
-        self.inner = inner
+        super().__init__(inner, [])
         self.sizes: list[int] = []
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        return await self.inner.receive_some(max_bytes)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         self.sizes.append(len(data))
         await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        await self.inner.send_eof()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 BIG = 2 * 1024 * 1024 + 17  # bytes: a file of many chunks
