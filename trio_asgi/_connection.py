@@ -4,16 +4,27 @@ and the protocol.
 ``serve()``'s accept loop calls :func:`open_connection` synchronously for every accepted
 stream, then spawns :func:`handle_connection` as that connection's task::
 
-    "trio-asgi connection" (handle_connection)    reads the PROXY protocol header (if on),
-    │                                             then opens the connection nursery; owns the close
+    "trio-asgi connection" (handle_connection)    opens the connection nursery; in it, before
+    │                                             the protocol: the PROXY protocol header (if
+    │                                             on), the TLS handshake (on a TLS listener);
+    │                                             owns the close
     └── the protocol's tasks (HTTP/1.1 today: HTTP11Connection.start_reader), all in that nursery
 
-What goes between ``accept()`` and the protocol goes here, in this order: the connection's
-:class:`~trio_asgi._types.ConnectionInfo` (its addresses and scheme), the transport over the
-stream (``_net/transport.py``), with ``Config.proxy_protocol`` the PROXY protocol header
-(:func:`read_proxy_header`, in the connection task before its nursery opens), and the
-choice of protocol. A TLS handshake and the HTTP/2 choice (ALPN) are the steps still to
-come, each in :func:`handle_connection` before the protocol starts.
+What goes between ``accept()`` and the protocol goes here, in this order:
+
+1. :func:`open_connection` (synchronous, in the accept loop): the connection's
+   :class:`~trio_asgi._types.ConnectionInfo` (its addresses; its scheme, ``https`` on a TLS
+   listener), its transport (``_net/transport.py``; ``_net/tls_transport.py``'s
+   ``TLSTransport`` for a TCP stream on a TLS listener, Unix sockets staying plain) and
+   the protocol object;
+2. with ``Config.proxy_protocol``, the PROXY protocol header (:func:`read_proxy_header`),
+   read in the clear, before TLS;
+3. on a TLS listener, the handshake (:func:`start_tls`), under ``tls_handshake_timeout``;
+4. the protocol's reader. The HTTP/2 choice (ALPN) will go between 3 and 4.
+
+Steps 2 and 3 run in the connection nursery, each in the connection's prelude scope
+(``HTTP11Connection.prelude_scope``): its deadline is the step's timeout, and graceful
+shutdown cancels it as it cancels an idle connection's read.
 """
 
 from __future__ import annotations
@@ -29,7 +40,9 @@ from ._h11.settings import HTTP11Settings
 from ._logging import error_logger, format_address
 from ._net.listeners import unix_address
 from ._net.proxy_protocol import Family, ProxyProtocolError, ProxyProtocolReader
-from ._net.transport import open_transport
+from ._net.tls import ServerTLS
+from ._net.tls_transport import TLSTransport
+from ._net.transport import Transport, open_transport
 from ._trust import TrustedProxies
 from ._types import Address, ConnectionInfo, UnixAddress
 
@@ -39,6 +52,7 @@ __all__ = [
     "open_connection",
     "read_proxy_header",
     "refuse_connection",
+    "start_tls",
 ]
 
 
@@ -73,14 +87,33 @@ def connection_info(stream: trio.abc.Stream, context: ServerContext) -> Connecti
 
 
 def open_connection(
-    stream: trio.abc.Stream, context: ServerContext, settings: HTTP11Settings
+    stream: trio.abc.Stream,
+    context: ServerContext,
+    settings: HTTP11Settings,
+    tls: ServerTLS | None = None,
 ) -> HTTP11Connection:
     """The synchronous first step of a connection: its info, its transport, its protocol
     object, which joins ``context.connections`` at once (so ``max_connections`` counts it
-    before its task runs). Spawn :func:`handle_connection` with the result."""
-    return HTTP11Connection(
-        open_transport(stream), connection_info(stream, context), context, settings
-    )
+    before its task runs). Spawn :func:`handle_connection` with the result.
+
+    ``tls``: the listener serves TLS with this context (``ReloadableContext.current``):
+    a TCP stream then gets a ``TLSTransport`` and the scheme ``https``; a Unix socket
+    stays plain.
+    """
+    info = connection_info(stream, context)
+    transport: Transport
+    if tls is not None and is_tcp(stream):
+        prefixable = settings.proxy_protocol is not None
+        transport = TLSTransport(stream, tls, prefixable=prefixable)
+        info = info._replace(scheme="https")
+    else:
+        transport = open_transport(stream)
+    return HTTP11Connection(transport, info, context, settings)
+
+
+def is_tcp(stream: trio.abc.Stream) -> bool:
+    """``stream`` is a TCP socket (IPv4 or IPv6), the kind TLS is served on."""
+    return isinstance(stream, trio.SocketStream) and stream.socket.family in _TCP_FAMILIES
 
 
 async def handle_connection(connection: HTTP11Connection) -> None:
@@ -96,14 +129,24 @@ async def handle_connection(connection: HTTP11Connection) -> None:
     """
     try:
         async with trio.open_nursery() as nursery:
-            if connection.settings.proxy_protocol is None:
-                connection.start_reader(nursery)
-            else:
-                initial = await read_proxy_header(
-                    connection, connection.settings.proxy_protocol, nursery
-                )
-                if initial is not None:  # else refused: the finally below closes it
-                    connection.start_reader(nursery, initial)
+            transport = connection.transport
+            trusted = connection.settings.proxy_protocol
+            if trusted is None and not isinstance(transport, TLSTransport):
+                connection.start_reader(nursery)  # plain HTTP: the common case, no prelude
+                return
+            initial = b""  # what the prelude read beyond itself: the protocol's first bytes
+            if trusted is not None:
+                header_rest = await read_proxy_header(connection, trusted, nursery)
+                if header_rest is None:
+                    return  # refused: the finally below closes it
+                initial = header_rest
+            if isinstance(transport, TLSTransport):
+                if initial:
+                    transport.unread(initial)  # the ClientHello's first bytes
+                    initial = b""
+                if not await start_tls(connection, transport, nursery):
+                    return
+            connection.start_reader(nursery, initial)
     except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
         error_logger.exception(
             "Unexpected error on the connection from %s", format_address(connection.client)
@@ -142,11 +185,15 @@ async def read_proxy_header(
         return None
     reader = ProxyProtocolReader()
     transport = connection.transport
+    # Before TLS: read the socket itself, not through the TLS layer.
+    receive = (
+        transport.receive_plain if isinstance(transport, TLSTransport) else transport.receive_some
+    )
     header = None
     with connection.prelude_scope(nursery, connection.settings.request_header_timeout):
         try:
             while header is None:
-                header = reader.feed(await transport.receive_some())
+                header = reader.feed(await receive())
         except ProxyProtocolError as exc:
             if not connection.closing:
                 error_logger.debug(
@@ -171,6 +218,36 @@ async def read_proxy_header(
             None, UnixAddress(path) if path is not None else None, peer_is_unix=True
         )
     return header.rest
+
+
+async def start_tls(
+    connection: HTTP11Connection, transport: TLSTransport, nursery: trio.Nursery
+) -> bool:
+    """The TLS handshake of a connection on a TLS listener (RFC 8446), before the protocol.
+
+    Runs in the connection's prelude scope, due in ``tls_handshake_timeout`` seconds, so a
+    client that stalls is cut at that deadline and graceful shutdown ends the wait;
+    ``nursery`` is the connection nursery. Only this connection's task waits: the accept
+    loop and other clients never do.
+
+    Returns:
+        True once the handshake completed: the connection's scopes then carry the ASGI TLS
+        extension (``connection.tls``). False if the connection is to be closed: the
+        handshake failed (a bad or missing client certificate, no common protocol or
+        cipher, plain HTTP, a scanner), timed out, or graceful shutdown began; each logged
+        once at DEBUG, without a traceback.
+    """
+    timeout = connection.settings.tls_handshake_timeout
+    failure: str | None = f"TLS handshake timed out after {timeout} s"
+    with connection.prelude_scope(nursery, timeout):
+        failure = await transport.handshake()
+    if connection.closing:
+        return False  # graceful shutdown began: no request is served
+    if failure is not None:
+        error_logger.debug("%s (from %s)", failure, format_address(connection.client))
+        return False
+    connection.tls = transport.extension
+    return True
 
 
 _TCP_FAMILIES: Final = frozenset({trio.socket.AF_INET, trio.socket.AF_INET6})

@@ -4,12 +4,13 @@ Every task trio-asgi runs lives in this tree; none outlives its parent::
 
     serve(app, config)                     root nursery (loop="asyncio": inside the asyncio loop)
     ├── shutdown watcher                   awaits shutdown_trigger(), then cancels the accept scope
+    ├── tls reloader                       awaits reload_trigger(), then reads the TLS files again
     ├── lifespan task                      app({"type": "lifespan"}): startup ... shutdown
     └── (serve's own body)
         └── connections nursery            its deadline is set when graceful shutdown begins
             ├── accept loop, one per listener   _net.listeners.accept_loop, in the accept scope
             └── connection task, one per client _connection.handle_connection
-                └── connection nursery
+                └── connection nursery  (first: PROXY header, TLS handshake, if on)
                     ├── reader task        socket bytes -> parser -> request events
                     ├── app task           app(scope, receive, send) for the current request
                     └── closing task       short-lived, when the FIN cannot go out at once
@@ -21,6 +22,7 @@ The order of life:
 1. with ``loop="asyncio"``, host the asyncio loop the app runs on
    (``AsyncioBridge.open_loop``, trio-asyncio), around everything below, so it lives exactly
    as long as ``serve()``;
+   read the TLS files (``ssl_certfile``...; a ``ConfigError`` names the one that fails);
    bind the listening sockets: the config's binds, else systemd's, else host and port (an
    ``OSError`` such as "address in use" is raised from here, before the app's startup runs);
 2. start the lifespan task and wait until startup is over; a failed startup closes the
@@ -50,7 +52,7 @@ import trio
 
 from . import _tasks as tasks
 from ._config import Config
-from ._connection import handle_connection, open_connection, refuse_connection
+from ._connection import handle_connection, is_tcp, open_connection, refuse_connection
 from ._context import ServerContext
 from ._errors import LifespanFailure, LifespanShutdownFailure
 from ._h11.settings import HTTP11Settings
@@ -67,6 +69,7 @@ from ._net.listeners import (
     unix_socket_files,
     unlink_unix_sockets,
 )
+from ._net.tls import ReloadableContext, ServerTLS, TLSSettings
 from ._standalone import sole_keyboard_interrupt
 from ._types import ASGIApp, ListenAddress
 
@@ -81,6 +84,7 @@ async def serve(
     config: Config | None = None,
     *,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+    reload_trigger: Callable[[], Awaitable[Any]] | None = None,
     listeners: Sequence[trio.SocketListener] | None = None,
     task_status: trio.TaskStatus[list[ListenAddress]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -105,6 +109,12 @@ async def serve(
         shutdown_trigger: an async callable; when ``await shutdown_trigger()`` returns, the
             server shuts down gracefully (see the module docs) and ``serve`` returns. ``None``:
             serve until cancelled. Example: ``shutdown_trigger=event.wait``.
+        reload_trigger: an async callable awaited again and again; each time it returns, the
+            TLS files (``ssl_certfile``, ``ssl_keyfile``, ``ssl_ca_certs``) are read again,
+            in a worker thread, and connections accepted afterwards use them; files that fail
+            to load are logged and the previous certificate stays in use. The ``trio-asgi``
+            command and ``trio_asgi.run()`` pass SIGHUP. Ignored without TLS files.
+            Example: ``reload_trigger=functools.partial(anext, signal_receiver)``.
         listeners: sockets already listening (a worker process's, a supervisor's,
             ``trio.open_tcp_listeners``), served instead of binding what the config names.
             ``serve`` takes ownership: it closes them when it returns. ``None``: bind from the
@@ -120,7 +130,8 @@ async def serve(
         AppImportError: with ``interface="auto"``, ``app`` fits no interface (or several):
             raised before anything is bound; the message names the ``--interface`` that
             serves it anyway.
-        ConfigError: a ``bind`` entry is malformed, or systemd's variables are.
+        ConfigError: a ``bind`` entry is malformed, or systemd's variables are; a TLS file
+            cannot be read or used (the message names the field and the file).
         OSError: a listening socket could not be bound (e.g. ``EADDRINUSE``), or a
             :class:`~trio_asgi._net.listeners.ListenError` (an ``OSError``) whose message
             names the address: a Unix path another server listens on, a descriptor that is
@@ -153,7 +164,7 @@ async def serve(
             await trio.aclose_forcefully(listener)  # serve() owns them, refused app or not
         raise
     try:
-        await server.run(shutdown_trigger, listeners, task_status)
+        await server.run(shutdown_trigger, reload_trigger, listeners, task_status)
     except BaseExceptionGroup as group:  # CTRL+C, wrapped by each nursery it passed through
         interrupt = sole_keyboard_interrupt(group)
         if interrupt is None:
@@ -173,6 +184,13 @@ class _Server:
         self.bridge = app if isinstance(app, AsyncioBridge) else None
         self.context = ServerContext(app=app)
         self.http11 = HTTP11Settings.from_config(config)  # what every connection reads
+        # TLS: the files are read now, before any bind (ConfigError naming a bad one).
+        self.reloadable_tls: ReloadableContext | None = None
+        self.fixed_tls: ServerTLS | None = None
+        if config.ssl_context is not None:
+            self.fixed_tls = ServerTLS.from_context(config.ssl_context)
+        elif config.ssl_certfile is not None:
+            self.reloadable_tls = ReloadableContext(_tls_settings(config))
         self.lifespan = Lifespan(app, config.lifespan)
         self.context.state = self.lifespan.state
         self.accept_scope = trio.CancelScope()
@@ -185,11 +203,12 @@ class _Server:
     async def run(
         self,
         shutdown_trigger: Callable[[], Awaitable[Any]] | None,
+        reload_trigger: Callable[[], Awaitable[Any]] | None,
         listeners: list[trio.SocketListener] | None,
         task_status: trio.TaskStatus[list[ListenAddress]],
     ) -> None:
         async with self._event_loop():
-            await self._run(shutdown_trigger, listeners, task_status)
+            await self._run(shutdown_trigger, reload_trigger, listeners, task_status)
 
     @contextlib.asynccontextmanager
     async def _event_loop(self) -> AsyncIterator[None]:
@@ -205,6 +224,7 @@ class _Server:
     async def _run(
         self,
         shutdown_trigger: Callable[[], Awaitable[Any]] | None,
+        reload_trigger: Callable[[], Awaitable[Any]] | None,
         listeners: list[trio.SocketListener] | None,
         task_status: trio.TaskStatus[list[ListenAddress]],
     ) -> None:
@@ -220,6 +240,13 @@ class _Server:
                 if shutdown_trigger is not None:
                     root.start_soon(
                         self._watch_for_shutdown, shutdown_trigger, name=tasks.SHUTDOWN_WATCHER.name
+                    )
+                if reload_trigger is not None and self.reloadable_tls is not None:
+                    root.start_soon(
+                        self._reload_tls,
+                        reload_trigger,
+                        self.reloadable_tls,
+                        name=tasks.TLS_RELOADER.name,
                     )
                 if config.lifespan != "off":
                     with (
@@ -241,9 +268,10 @@ class _Server:
                     if self.lifespan.app_context is not None:
                         self.context.adopt_context(self.lifespan.app_context)
                     addresses = [listener_address(listener) for listener in listeners]
+                    scheme = "https" if config.tls_enabled else "http"
                     for address in addresses:
                         error_logger.info(
-                            "Listening on %s (press CTRL+C to quit)", display_url(address, "http")
+                            "Listening on %s (press CTRL+C to quit)", display_url(address, scheme)
                         )
                     task_status.started(addresses)
                     await self._serve_connections(listeners)
@@ -273,6 +301,16 @@ class _Server:
         error_logger.info("Graceful shutdown: no longer accepting connections")
         self.startup_scope.cancel()  # a no-op once startup is over
         self.accept_scope.cancel()
+
+    async def _reload_tls(
+        self, reload_trigger: Callable[[], Awaitable[Any]], tls: ReloadableContext
+    ) -> None:
+        """Each time ``reload_trigger()`` returns, read the TLS files again (in a worker
+        thread: the event loop never waits for the disk or the key's decryption); the next
+        accepted connections use them. ``ReloadableContext.reload`` logs the outcome."""
+        while True:
+            await reload_trigger()
+            await trio.to_thread.run_sync(tls.reload)
 
     async def _serve_connections(self, listeners: list[trio.SocketListener]) -> None:
         async with trio.open_nursery() as connections:
@@ -311,16 +349,35 @@ class _Server:
         ``max_connections`` a 503 refusal."""
         connections = self._connections
         limit = self.config.max_connections
+        tls = self.fixed_tls
+        if self.reloadable_tls is not None:
+            tls = self.reloadable_tls.current  # taken once: a reload changes new connections
         if limit is not None and len(self.context.connections) >= limit:
-            connections.start_soon(refuse_connection, stream, limit, name=tasks.REFUSAL.name)
+            refused: trio.abc.Stream = stream
+            if tls is not None and is_tcp(stream):
+                refused = trio.SSLStream(stream, tls.context, server_side=True)
+            connections.start_soon(refuse_connection, refused, limit, name=tasks.REFUSAL.name)
             return
         try:
-            connection = open_connection(stream, self.context, self.http11)
+            connection = open_connection(stream, self.context, self.http11, tls)
         except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
             error_logger.exception("Unexpected error on a new connection")
             stream.socket.close()
             return
         connections.start_soon(handle_connection, connection, name=tasks.CONNECTION.name)
+
+
+def _tls_settings(config: Config) -> TLSSettings:
+    """The TLS files and options of ``config`` (``ssl_certfile`` is set)."""
+    assert config.ssl_certfile is not None  # checked by the caller
+    return TLSSettings(
+        certfile=config.ssl_certfile,
+        keyfile=config.ssl_keyfile,
+        keyfile_password=config.ssl_keyfile_password,
+        ca_certs=config.ssl_ca_certs,
+        cert_reqs=config.ssl_cert_reqs,
+        ciphers=config.ssl_ciphers,
+    )
 
 
 def _binds_to_serve(config: Config) -> list[Bind]:

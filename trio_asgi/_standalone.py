@@ -12,11 +12,18 @@ The task tree while serving::
     └── nursery
         ├── watch_signals          1st SIGINT/SIGTERM: set `shutdown`; 2nd: cancel serve_scope
         └── (body) serve_scope
-                   └── serve(app, config, shutdown_trigger=shutdown.wait)
+                   └── serve(app, config, shutdown_trigger=shutdown.wait,
+                             reload_trigger=<the next SIGHUP>)   (with TLS files only)
+
+SIGHUP is taken only when the config serves TLS from files (``ssl_certfile``): each one
+reads the certificate, key and CA files again (``serve``'s ``reload_trigger``). Otherwise
+SIGHUP keeps its default meaning (a hangup ends the process).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -54,7 +61,12 @@ class ServeFunction(Protocol):
     """What a front end calls to serve: :func:`trio_asgi.serve`'s signature, as they use it."""
 
     def __call__(
-        self, app: ASGIApp, config: Config, *, shutdown_trigger: Callable[[], Awaitable[Any]]
+        self,
+        app: ASGIApp,
+        config: Config,
+        *,
+        shutdown_trigger: Callable[[], Awaitable[Any]],
+        reload_trigger: Callable[[], Awaitable[Any]] | None = None,
     ) -> Awaitable[None]: ...
 
 
@@ -113,6 +125,7 @@ def log_to_stderr(level: str) -> Iterator[None]:
 
 async def serve_until_signalled(serve: ServeFunction, app: ASGIApp, config: Config) -> bool:
     """Serve until SIGINT or SIGTERM, then shut down; True if gracefully, False if forced.
+    With TLS files, each SIGHUP reloads them (see the module docstring).
 
     Must run in the main thread (``trio.open_signal_receiver``'s rule).
 
@@ -124,12 +137,19 @@ async def serve_until_signalled(serve: ServeFunction, app: ASGIApp, config: Conf
     """
     shutdown = trio.Event()
     failure: AppImportError | LifespanFailure | LifespanShutdownFailure | OSError | None = None
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with contextlib.ExitStack() as stack:
+        signals = stack.enter_context(trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM))
+        reload_trigger = None
+        if config.ssl_certfile is not None:  # TLS files: SIGHUP reads them again
+            hangups = stack.enter_context(trio.open_signal_receiver(signal.SIGHUP))
+            reload_trigger = functools.partial(anext, hangups)
         async with trio.open_nursery() as nursery:
             with trio.CancelScope() as serve_scope:
                 nursery.start_soon(watch_signals, signals, shutdown, serve_scope)
                 try:
-                    await serve(app, config, shutdown_trigger=shutdown.wait)
+                    await serve(
+                        app, config, shutdown_trigger=shutdown.wait, reload_trigger=reload_trigger
+                    )
                 except (AppImportError, LifespanFailure, LifespanShutdownFailure, OSError) as exc:
                     failure = exc
                 finally:

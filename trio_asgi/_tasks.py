@@ -58,6 +58,14 @@ SHUTDOWN_WATCHER: Final = _task(
     "_Server._watch_for_shutdown",
     "root",
 )
+TLS_RELOADER: Final = _task(
+    "tls_reloader",
+    "trio-asgi tls reloader",
+    "with TLS files and a reload_trigger (SIGHUP): each time it returns, reads them again "
+    "in a worker thread",
+    "_Server._reload_tls",
+    "root",
+)
 LIFESPAN: Final = _task(
     "lifespan",
     "trio-asgi lifespan",
@@ -145,6 +153,7 @@ NODES: Final = (
     ASYNCIO_LOOP,
     ROOT,
     SHUTDOWN_WATCHER,
+    TLS_RELOADER,
     LIFESPAN,
     CONNECTIONS,
     ACCEPT_SCOPE,

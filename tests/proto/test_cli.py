@@ -77,11 +77,18 @@ class FakeServe:
     def __init__(self, behaviour: Callable[[Callable[[], Awaitable[Any]]], Awaitable[None]]):
         self.behaviour = behaviour
         self.calls: list[tuple[object, Config]] = []
+        self.reload_triggers: list[Callable[[], Awaitable[Any]] | None] = []
 
     async def __call__(
-        self, app: object, config: Config, *, shutdown_trigger: Callable[[], Awaitable[Any]]
+        self,
+        app: object,
+        config: Config,
+        *,
+        shutdown_trigger: Callable[[], Awaitable[Any]],
+        reload_trigger: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self.calls.append((app, config))
+        self.reload_triggers.append(reload_trigger)
         await self.behaviour(shutdown_trigger)
 
     @property

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field, fields
 
 from .._errors import ConfigError
 from .._option import option as _option
-from .._trust import DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies
-from .checks import check_count, check_limits, check_root_path, check_seconds, check_sockets, is_int
+from .checks import check_count, check_limits, check_seconds
 from .modes import (
     EventLoop,
     HTTPMode,
@@ -31,12 +30,21 @@ from .modes import (
     check_installed,
     check_mode,
 )
+from .network import CertReqs, NetworkFields
 
-__all__ = ["Config", "EventLoop", "HTTPMode", "Interface", "LifespanMode", "WebSocketMode"]
+__all__ = [
+    "CertReqs",
+    "Config",
+    "EventLoop",
+    "HTTPMode",
+    "Interface",
+    "LifespanMode",
+    "WebSocketMode",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Config:
+class Config(NetworkFields):
     """How :func:`~trio_asgi.serve` listens and behaves.
 
     Every field has a default, so ``Config()`` serves on http://127.0.0.1:8000. Construct with
@@ -54,6 +62,15 @@ class Config:
             inherited listening socket) replace ``host`` and ``port`` when any is given; a bad
             bind raises ``ConfigError`` as ``serve()`` starts. ``uds_permissions``: the mode
             of Unix socket files (``0o660``); None keeps the umask's.
+        ssl_certfile (str | None): Serve TLS on the TCP listeners: the PEM file of the
+            certificate, then its intermediates (and the key unless ``ssl_keyfile``).
+            ``ssl_keyfile``, ``ssl_keyfile_password``, ``ssl_ca_certs``, ``ssl_cert_reqs``
+            (``"none"``, ``"optional"``, ``"required"``: client certificates) and
+            ``ssl_ciphers`` (OpenSSL's TLS 1.2 cipher string) are uvicorn's options; the
+            files are read when ``serve()`` starts (``ConfigError`` naming the file if one
+            cannot be used) and again on SIGHUP. ``ssl_context``: an ``ssl.SSLContext`` made
+            in code instead of the files. ``tls_handshake_timeout``: seconds a handshake may
+            take (default 10). TLS 1.2 at least, ALPN ``http/1.1`` (RFC 8446, RFC 7301).
         root_path (str): The path prefix the app is mounted under behind a proxy, e.g.
             ``"/api"`` (ASGI ``scope["root_path"]``, WSGI's ``SCRIPT_NAME``). ``""`` or a
             string that starts with ``/`` and does not end with ``/``. ``scope["path"]`` is
@@ -134,106 +151,6 @@ class Config:
         ConfigError: a field has the wrong type or a value out of range.
     """
 
-    host: str = field(
-        default="127.0.0.1",
-        metadata=_option(
-            cli_help="Address to bind to.",
-            meaning="Address to listen on. `127.0.0.1`: this machine only; `0.0.0.0`: every "
-            "IPv4 interface; `::`: IPv6; a host name is resolved and every address it resolves "
-            "to is listened on.",
-        ),
-    )
-    port: int = field(
-        default=8000,
-        metadata=_option(
-            cli_help="Port to bind to (0: any free port).",
-            doc_type="`int`, 0 to 65535",
-            meaning="TCP port. `0` lets the operating system choose a free port; `serve()` "
-            "reports the bound addresses to `nursery.start()`, and the log line "
-            "`Listening on http://HOST:PORT` names them.",
-        ),
-    )
-    bind: tuple[str, ...] = field(
-        default=(),
-        metadata=_option(
-            cli_help="Listen on HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; repeat for "
-            "several. Replaces --host/--port.",
-            show_default=False,
-            doc_type="`tuple[str, ...]`",
-            meaning="Where to listen: `127.0.0.1:8000`, `[::1]:8000`, `unix:/run/app.sock`, "
-            "`fd://3`, as many as wanted. With `uds` and `fd` they replace `host` and `port` "
-            "(as gunicorn's `--bind` does); those apply only when none of the three is given. "
-            "See [README](../README.md#listening-sockets).",
-        ),
-    )
-    uds: str | None = field(
-        default=None,
-        metadata=_option(
-            cli_help="Listen on a Unix domain socket at this path (as --bind unix:PATH).",
-            show_default=False,
-            doc_type="`str`, a path, or none",
-            meaning="Listen on a Unix socket at this path, as `bind` `unix:PATH` does; a "
-            "stale file of a dead server is replaced, the file is removed at shutdown.",
-        ),
-    )
-    fd: int | None = field(
-        default=None,
-        metadata=_option(
-            cli_help="Serve the inherited listening socket with this descriptor (as --bind "
-            "fd://N).",
-            show_default=False,
-            doc_type="`int`, or none",
-            meaning="Serve an inherited listening socket (TCP or Unix), as `bind` `fd://N`.",
-        ),
-    )
-    uds_permissions: int | None = field(
-        default=None,
-        metadata=_option(
-            cli_help="Mode of the Unix socket files, in octal (660 or 0o660).",
-            show_default="the umask's",
-            octal=True,
-            doc_type="`int`, a mode (octal on the CLI), or none",
-            meaning="The permission bits Unix socket files get before they listen.",
-        ),
-    )
-    root_path: str = field(
-        default="",
-        metadata=_option(
-            cli_help="Path prefix the app is mounted under behind a proxy, e.g. /api.",
-            show_default=False,
-            meaning="The path prefix the app is mounted under behind a proxy, e.g. `/api`; "
-            'becomes `scope["root_path"]`. `""`, or starts with `/` and does not end with '
-            '`/`. `scope["path"]` is not prefixed with it: see '
-            "[asgi.md](asgi.md#root_path-and-path).",
-        ),
-    )
-    proxy_headers: bool = field(
-        default=True,
-        metadata=_option(
-            cli_help="Believe X-Forwarded-For/-Proto/-Prefix and Forwarded from "
-            "--forwarded-allow-ips peers.",
-            meaning="Believe `X-Forwarded-*` and `Forwarded` from `forwarded_allow_ips` "
-            "peers; see [deployment.md](deployment.md#behind-a-proxy-the-trust-model).",
-        ),
-    )
-    forwarded_allow_ips: str = field(
-        default=DEFAULT_FORWARDED_ALLOW_IPS,
-        metadata=_option(
-            cli_help="Peers trusted to send proxy headers: comma list of IPs, CIDRs, unix, or *.",
-            extra_envvars=("FORWARDED_ALLOW_IPS",),
-            meaning="IPs, CIDRs, `unix` (Unix-socket peers) or `*`; also `FORWARDED_ALLOW_IPS`.",
-        ),
-    )
-    proxy_protocol: bool = field(
-        default=False,
-        metadata=_option(
-            cli_help="Read a PROXY protocol v1/v2 header (HAProxy send-proxy, TCP load "
-            "balancers) from --forwarded-allow-ips peers before HTTP.",
-            meaning="Every connection from a `forwarded_allow_ips` peer must begin with a PROXY "
-            "protocol v1 or v2 header, whose addresses become the scope's `client` and "
-            "`server`; other peers, and a missing or malformed header, are closed.",
-        ),
-    )
     lifespan: LifespanMode = field(
         default="auto",
         metadata=_option(
@@ -519,15 +436,7 @@ class Config:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.host, str) or not self.host:
-            raise ConfigError(f"host must be a non-empty str, not {self.host!r}")
-        if not is_int(self.port) or not 0 <= self.port <= 65535:
-            raise ConfigError(f"port must be an int from 0 to 65535, not {self.port!r}")
-        # bind, kept a tuple (frozen, hashable), uds, fd, uds_permissions; parsed at serve()
-        object.__setattr__(
-            self, "bind", check_sockets(self.bind, self.uds, self.fd, self.uds_permissions)
-        )
-        check_root_path(self.root_path)
+        self.check_network()  # sockets, TLS, proxies: network.py
         for name in ("lifespan", "http", "ws", "interface", "loop"):
             check_mode(name, getattr(self, name))
         check_installed(self.http, self.loop)
@@ -546,4 +455,3 @@ class Config:
             self.max_request_body_size, self.max_connections, self.max_requests_per_connection
         )
         check_count("body_buffer_size", self.body_buffer_size, minimum=1024, unit="bytes")
-        TrustedProxies.parse(self.forwarded_allow_ips)  # raises ConfigError naming the entry

@@ -99,6 +99,7 @@ class HTTP11Connection(HTTP11Reader):
         "response_begun",
         "scheme",
         "server",
+        "tls",
     )
 
     def __init__(
@@ -122,6 +123,8 @@ class HTTP11Connection(HTTP11Reader):
         self._rejection: Rejection | None = None  # owed to a request we refuse
         self._requests = 0  # served on this connection, for max_requests_per_connection
         self.response_begun = False  # bytes of a response went out in this request cycle
+        #: The ASGI TLS extension once the TLS handshake completed (``start_tls``), else None.
+        self.tls: dict[str, object] | None = None
         context.connections.add(self)
 
     @property
@@ -270,6 +273,7 @@ class HTTP11Connection(HTTP11Reader):
             server=self.server,
             root_path=root_path,
             state=self.context.state,
+            tls=self.tls,
         )
         cycle = RequestCycle(self, request, scope, settings.exchange)
         self._cycle = cycle
@@ -321,6 +325,7 @@ class HTTP11Connection(HTTP11Reader):
             started_at=time.perf_counter(),
             tasks=self.nursery,
             shutting_down=lambda: context.shutting_down,
+            tls=self.tls,
         )
         self.websocket = session
         self._phase = ReadPhase.UPGRADED

@@ -55,6 +55,8 @@ class HTTP11Settings:
             None when ``Config.proxy_headers`` is off (they are never read then).
         proxy_protocol: whose PROXY protocol header is read before HTTP (the same trust
             list), or None when ``Config.proxy_protocol`` is off (no header is read then).
+        tls_handshake_timeout: seconds a TLS connection's handshake may take (then it is
+            closed), read by the connection seam.
         server_headers: the ``Date`` and ``Server`` headers added to responses that lack
             them (as configured), for every connection of the server.
     """
@@ -71,6 +73,7 @@ class HTTP11Settings:
     server_headers: ServerHeaders
     proxy: TrustedProxies | None
     proxy_protocol: TrustedProxies | None = None
+    tls_handshake_timeout: float = 10.0
 
     @classmethod
     def from_config(cls, config: Config) -> HTTP11Settings:
@@ -88,4 +91,5 @@ class HTTP11Settings:
             server_headers=ServerHeaders(date=config.date_header, server=config.server_header),
             proxy=trusted if config.proxy_headers else None,
             proxy_protocol=trusted if config.proxy_protocol else None,
+            tls_handshake_timeout=config.tls_handshake_timeout,
         )

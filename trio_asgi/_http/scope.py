@@ -96,6 +96,7 @@ def http_scope(
     server: Address | None,
     root_path: str,
     state: Mapping[str, Any],
+    tls: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
     """Build the ``http`` connection scope for one request (ASGI HTTP spec 2.5).
 
@@ -112,6 +113,8 @@ def http_scope(
             prefixed with it (see docs/asgi.md for why).
         state: the lifespan state; the scope gets a shallow copy, so one request's new keys
             never reach another request.
+        tls: the connection's ASGI TLS extension (spec 0.2), or None on a plain connection;
+            the scope's ``extensions["tls"]`` is a shallow copy of it.
 
     Returns:
         a new, mutable scope dict. Its ``extensions`` are a new dict each time
@@ -122,7 +125,9 @@ def http_scope(
     scope = _connection_scope("http", target, headers, scheme, client, server, root_path, state)
     scope["http_version"] = "1.0" if http_version == b"1.0" else "1.1"
     scope["method"] = method.decode("ascii").upper()
-    scope["extensions"] = http_extensions(http_version)
+    scope["extensions"] = extensions = http_extensions(http_version)
+    if tls is not None:
+        extensions["tls"] = dict(tls)
     return scope
 
 
@@ -136,13 +141,15 @@ def websocket_scope(
     server: Address | None,
     root_path: str,
     state: Mapping[str, Any],
+    tls: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
     """Build the ``websocket`` connection scope (ASGI WebSocket spec 2.5).
 
     The arguments are those of :func:`http_scope`, less the method and version (a WebSocket
     handshake is always an HTTP/1.1 GET here), plus ``subprotocols``, the client's
     ``Sec-WebSocket-Protocol`` offers in order. ``scheme`` is ``"ws"`` or ``"wss"``. The
-    scope advertises the ``websocket.http.response`` extension (the denial response).
+    scope advertises the ``websocket.http.response`` extension (the denial response), and
+    on a TLS connection ``tls`` (a shallow copy of ``tls``).
     """
     scope = _connection_scope(
         "websocket", target, headers, scheme, client, server, root_path, state
@@ -150,6 +157,8 @@ def websocket_scope(
     scope["http_version"] = "1.1"
     scope["subprotocols"] = subprotocols
     scope["extensions"] = {"websocket.http.response": {}}
+    if tls is not None:
+        scope["extensions"]["tls"] = dict(tls)
     return scope
 
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -179,6 +179,7 @@ class WebSocketSession:
         started_at: float,
         tasks: trio.Nursery,
         shutting_down: Callable[[], bool],
+        tls: Mapping[str, object] | None = None,
     ) -> None:
         self._channel = channel
         self.request = request
@@ -191,6 +192,7 @@ class WebSocketSession:
             server=server,
             root_path=root_path,
             state=state,
+            tls=tls,
         )
         self.cancel_scope = trio.CancelScope()  # the app task's
         self._app = app
