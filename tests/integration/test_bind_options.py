@@ -1,5 +1,6 @@
 """Tier 3: where ``serve()`` and the command listen: ``Config(bind=..., uds=..., fd=...)``,
-systemd socket activation, ``--uds`` and a bad ``--bind`` on the command line.
+systemd socket activation (docs/deploy/'s units), ``--uds`` and a bad ``--bind`` on the
+command line.
 
 The listening-socket layer itself (binding, stale files, refused descriptors):
 tests/integration/test_listeners.py; the ``--bind`` parser: tests/proto/test_binds.py.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import socket
 import stat
@@ -27,6 +29,7 @@ from wsproto.events import AcceptConnection, Request
 from trio_asgi import serve
 from trio_asgi._types import TCPAddress, UnixAddress
 
+from ..deploy_configs import deploy_config, unit_values
 from ..helpers import make_config
 from .test_cli import APPS_DIR, EXIT_FAILURE, EXIT_OK, TIMEOUT, ServerProcess, subprocess_env
 
@@ -174,47 +177,81 @@ class TestTheCommand:
     def test_systemd_socket_activation_is_served_and_its_variables_unset(
         self, tmp_path: Path
     ) -> None:
+        """docs/deploy/trio-asgi.socket and trio-asgi.service, emulated: the socket's
+        ListenStream= (on port 0) is bound and passed as systemd passes it, the service's
+        ExecStart= runs with its WorkingDirectory=, with only the app replaced."""
         (tmp_path / "environ_app.py").write_text(
             textwrap.dedent(
                 """
                 import os
 
                 async def app(scope, receive, send):
+                    if scope["type"] == "lifespan":
+                        while (message := await receive())["type"] != "lifespan.shutdown":
+                            await send({"type": "lifespan.startup.complete"})
+                        await send({"type": "lifespan.shutdown.complete"})
+                        return
                     seen = [os.environ.get(name, "-") for name in ("LISTEN_PID", "LISTEN_FDS")]
                     await send({"type": "http.response.start", "status": 200, "headers": []})
                     await send({"type": "http.response.body", "body": " ".join(seen).encode()})
                 """
             )
         )
+        socket_unit = deploy_config(
+            "trio-asgi.socket", {"ListenStream=127.0.0.1:8000": "ListenStream=127.0.0.1:0"}
+        )
+        service = deploy_config(
+            "trio-asgi.service",
+            {
+                "WorkingDirectory=/srv/app\n": f"WorkingDirectory={tmp_path}\n",
+                "ExecStart=/srv/app/.venv/bin/trio-asgi ": "ExecStart=trio-asgi ",
+                "module:app": "environ_app:app",
+            },
+        )
+        [listen] = unit_values(socket_unit, "ListenStream")
+        [workdir] = unit_values(service, "WorkingDirectory")
+        [exec_start] = unit_values(service, "ExecStart")
+        command, *args = shlex.split(exec_start)
+        assert command == "trio-asgi"
+        assert not any(
+            arg.startswith(("--bind", "--uds", "--fd", "--host", "--port")) for arg in args
+        )
+        host, _, port_text = listen.rpartition(":")
         # sd_listen_fds(3): the socket is fd 3, LISTEN_PID the pid of the process that
-        # serves it; the launcher keeps its pid across exec, as systemd's child does.
+        # serves it, LISTEN_FDNAMES the socket unit's name (no FileDescriptorName=); the
+        # launcher keeps its pid across exec, as systemd's child does, and enters
+        # WorkingDirectory= first.
         launcher = textwrap.dedent(
             """
             import os, sys
-            fd = int(sys.argv[1])
+            fd, workdir = int(sys.argv[1]), sys.argv[2]
             if fd != 3:
                 os.dup2(fd, 3)
                 os.close(fd)
-            os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES="web")
-            os.execv(sys.executable, [sys.executable, "-m", "trio_asgi", *sys.argv[2:]])
+            os.chdir(workdir)
+            os.environ.update(
+                LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES="trio-asgi.socket"
+            )
+            os.execv(sys.executable, [sys.executable, "-m", "trio_asgi", *sys.argv[3:]])
             """
         )
         with socket.socket() as listening:
-            listening.bind(("127.0.0.1", 0))
+            listening.bind((host, int(port_text)))
             listening.listen()
             port = listening.getsockname()[1]
             fd = listening.fileno()
-            args = [str(fd), "--lifespan", "off", "--app-dir", str(tmp_path), "environ_app:app"]
-            with ServerProcess(*args, python=("-c", launcher), pass_fds=(fd,)) as server:
+            with ServerProcess(
+                str(fd), workdir, *args, python=("-c", launcher), pass_fds=(fd,)
+            ) as server:
                 named = server.wait_for_line("systemd")
-                assert named.endswith("Serving systemd's socket fd 3 (named 'web')")
+                assert named.endswith("Serving systemd's socket fd 3 (named 'trio-asgi.socket')")
                 line = server.wait_for_line("Listening on ")
                 assert (
                     line == f"INFO:     Listening on http://127.0.0.1:{port} (press CTRL+C to quit)"
                 )
                 response = httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT)
                 assert (response.status_code, response.text) == (200, "- -")  # unset
-                server.proc.send_signal(signal.SIGTERM)
+                server.proc.send_signal(signal.SIGTERM)  # systemctl stop
                 assert server.wait_for_exit() == EXIT_OK
 
     def test_host_given_with_bind_is_replaced_with_a_warning(self) -> None:

@@ -27,6 +27,7 @@ import trio.testing
 from trio_asgi._h11.reader import LINGER_TIMEOUT
 from trio_asgi._net.proxy_protocol import V2_SIGNATURE
 
+from ..deploy_configs import deploy_config
 from ..helpers import H11Client, read_until_eof, start_server
 
 PROXY_LOG = "PROXY protocol: "  # how each debug line about a refused connection begins
@@ -257,27 +258,24 @@ async def test_option_off_a_proxy_line_is_a_bad_request(nursery: trio.Nursery) -
 
 HAPROXY = shutil.which("haproxy")
 
-HAPROXY_CONFIG = """\
-global
-    maxconn 16
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 5s
-    timeout server 5s
-frontend front
-    bind fd@{fd}
-    default_backend app
-backend app
-    server app 127.0.0.1:{port} send-proxy-v2
-"""
+
+def haproxy_config(fd: int, port: int) -> str:
+    """docs/deploy/haproxy.cfg, listening on the inherited ``fd`` and sending to ``port``."""
+    return deploy_config(
+        "haproxy.cfg",
+        {
+            "bind :80": f"bind fd@{fd}",
+            "server app 127.0.0.1:8000 ": f"server app 127.0.0.1:{port} ",
+        },
+    )
 
 
 @pytest.mark.skipif(HAPROXY is None, reason="needs haproxy on PATH (the haproxy package)")
 async def test_behind_haproxy_send_proxy_v2(nursery: trio.Nursery, tmp_path: Path) -> None:
-    """HAProxy in TCP mode with ``send-proxy-v2``: the scope names the client HAProxy saw
-    and the address it was reached on, not HAProxy's own connection. HAProxy listens on a
-    socket the test bound (``fd@N``), so a connection queues until it accepts: no polling."""
+    """HAProxy in TCP mode with ``send-proxy-v2`` (docs/deploy/haproxy.cfg): the scope names
+    the client HAProxy saw and the address it was reached on, not HAProxy's own connection.
+    HAProxy listens on a socket the test bound (``fd@N``), so a connection queues until it
+    accepts: no polling."""
     assert HAPROXY is not None
     server = await start_server(nursery, address_app, proxy_protocol=True)
     with socket.socket() as front:
@@ -285,7 +283,7 @@ async def test_behind_haproxy_send_proxy_v2(nursery: trio.Nursery, tmp_path: Pat
         front.listen(16)
         front_port = front.getsockname()[1]
         config = tmp_path / "haproxy.cfg"
-        config.write_text(HAPROXY_CONFIG.format(fd=front.fileno(), port=server.port))
+        config.write_text(haproxy_config(front.fileno(), server.port))
         async with trio.open_nursery() as haproxy:
             haproxy.start_soon(
                 partial(
