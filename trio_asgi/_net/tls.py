@@ -31,7 +31,7 @@ with :attr:`ReloadableContext.current`'s context and, after the handshake, asks
       the leaf's Subject as an RFC 4514 string, as ``cryptography`` writes it (see
       :func:`subject_rfc4514`), or None without a client certificate. The spec asks for it
       whenever ``client_cert_chain`` is not empty, so client certificates need the ``tls``
-      extra (``pip install 'trio-asgi[tls]'``; :func:`client_cert_names_available`,
+      extra (``pip install cryptography``; :func:`client_cert_names_available`,
       :data:`CLIENT_CERT_EXTRA_HINT`); without it, or for a certificate OpenSSL accepted
       but ``cryptography`` cannot read, the chain is given and the name is None.
   ``client_cert_error``
@@ -408,13 +408,14 @@ def _client_chain(peer: TLSPeer) -> list[bytes]:
 CLIENT_CERT_EXTRA_HINT: Final = (
     "client certificates (ssl_cert_reqs 'optional' or 'required') need the cryptography "
     "package, which names the certificate's subject for the ASGI TLS extension's "
-    "client_cert_name: pip install 'trio-asgi[tls]'"
+    "client_cert_name (the tls extra): pip install '.[tls]' in a trio-asgi checkout, or "
+    "pip install cryptography"
 )
 
 
 def client_cert_names_available() -> bool:
     """Whether :func:`subject_rfc4514` can run: the ``cryptography`` package (the ``tls``
-    extra, ``pip install 'trio-asgi[tls]'``) imports. Imports it, once per process."""
+    extra, ``pip install '.[tls]'``) imports. Imports it, once per process."""
     try:
         import cryptography.x509  # noqa: F401 - imported only to see that it can be
     except ImportError:
