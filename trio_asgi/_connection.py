@@ -169,7 +169,8 @@ async def read_proxy_header(
     connection's prelude scope; ``nursery`` is the connection nursery). INET and INET6
     headers set the client to the source and the server to the destination; UNIX ones,
     client None and server ``UnixAddress(destination_path, None)``; UNSPEC (v2 LOCAL, v1
-    UNKNOWN) keeps the socket's.
+    UNKNOWN) keeps the socket's. A v2 header saying the client spoke TLS to the proxy
+    (PP2_TYPE_SSL with PP2_CLIENT_SSL, spec 2.2.5) makes the scheme ``"https"``.
 
     Returns:
         The bytes after the header (the start of the HTTP stream, maybe ``b""``), or None
@@ -217,6 +218,8 @@ async def read_proxy_header(
         connection.set_addresses(
             None, UnixAddress(path) if path is not None else None, peer_is_unix=True
         )
+    if header.tls:  # v2 PP2_TYPE_SSL with PP2_CLIENT_SSL: the proxy terminated TLS
+        connection.scheme = "https"  # and "wss" for a WebSocket
     return header.rest
 
 

@@ -1,5 +1,7 @@
 """Tier 3: ``--proxy-protocol`` on the real server: the PROXY protocol header a trusted peer
-sends before HTTP names the scope's ``client`` and ``server``; anything else is closed.
+sends before HTTP names the scope's ``client`` and ``server`` (and, with a v2 PP2_TYPE_SSL
+TLV saying the client spoke TLS to the proxy, makes the scheme https or wss); anything else
+is closed.
 
 The header's parsing (every v1 and v2 form, each refusal) is tier 1,
 tests/proto/test_proxy_protocol.py; these tests check the wiring on a loopback server (the
@@ -14,6 +16,7 @@ import json
 import logging
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 from functools import partial
@@ -23,6 +26,9 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+import trustme
+import wsproto
+import wsproto.events
 
 from trio_asgi._h11.reader import LINGER_TIMEOUT
 from trio_asgi._net.proxy_protocol import V2_SIGNATURE
@@ -38,6 +44,29 @@ async def address_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     body = json.dumps({"client": scope["client"], "server": scope["server"]}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def scheme_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """HTTP: answers with its scope's client, server and scheme as JSON. WebSocket:
+    accepts, sends the scheme as a text message, closes."""
+    if scope["type"] == "websocket":
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": scope["scheme"]})
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    if scope["type"] != "http":
+        return
+    seen = {"client": scope["client"], "server": scope["server"], "scheme": scope["scheme"]}
+    body = json.dumps(seen).encode()
     await send(
         {
             "type": "http.response.start",
@@ -67,6 +96,21 @@ def v2_inet6(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
         + struct.pack("!HH", source[1], destination[1])
     )
     return v2_header(0x1, 0x21, block)
+
+
+def v2_inet_ssl(client_bits: int | None) -> bytes:
+    """A v2 PROXY command, INET over STREAM, from 203.0.113.7:5555 to 10.0.0.1:443, with a
+    PP2_TYPE_SSL TLV (spec 2.2.5) whose client field is ``client_bits`` (None: no TLV)."""
+    block = (
+        ipaddress.IPv4Address("203.0.113.7").packed
+        + ipaddress.IPv4Address("10.0.0.1").packed
+        + struct.pack("!HH", 5555, 443)
+    )
+    if client_bits is not None:
+        version = b"\x21" + struct.pack("!H", 7) + b"TLSv1.3"  # PP2_SUBTYPE_SSL_VERSION
+        value = bytes([client_bits]) + struct.pack("!I", 0) + version
+        block += b"\x20" + struct.pack("!H", len(value)) + value
+    return v2_header(0x1, 0x11, block)
 
 
 V1_HEADER = b"PROXY TCP4 203.0.113.7 10.0.0.1 5555 443\r\n"
@@ -135,6 +179,56 @@ async def test_v2_local_keeps_the_socket_addresses(nursery: trio.Nursery) -> Non
 
 
 V2_INET6_HEADER = v2_inet6(("2001:db8::7", 40000), ("2001:db8::1", 8443))
+
+
+@pytest.mark.parametrize(
+    ("client_bits", "scheme"),
+    [
+        pytest.param(0x01, "https", id="PP2_CLIENT_SSL"),
+        pytest.param(0x07, "https", id="PP2_CLIENT_SSL and certificate bits"),
+        pytest.param(0x00, "http", id="PP2_TYPE_SSL without PP2_CLIENT_SSL"),
+        pytest.param(None, "http", id="no PP2_TYPE_SSL"),
+    ],
+)
+async def test_v2_ssl_tlv_makes_the_scheme_https(
+    nursery: trio.Nursery, client_bits: int | None, scheme: str
+) -> None:
+    server = await start_server(nursery, scheme_app, proxy_protocol=True)
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with stream:
+        client = H11Client(stream)
+        await stream.send_all(v2_inet_ssl(client_bits) + client.request_bytes())
+        first = await client.read_response()
+        second = await client.request()  # keep-alive: the scheme is the connection's
+    for response in (first, second):
+        assert json.loads(response.body) == {
+            "client": ["203.0.113.7", 5555],
+            "server": ["10.0.0.1", 443],
+            "scheme": scheme,
+        }
+    await server.shutdown()
+
+
+@pytest.mark.parametrize(("client_bits", "scheme"), [(0x01, "wss"), (None, "ws")])
+async def test_v2_ssl_tlv_makes_a_websocket_scheme_wss(
+    nursery: trio.Nursery, client_bits: int | None, scheme: str
+) -> None:
+    server = await start_server(nursery, scheme_app, proxy_protocol=True)
+    ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    async with stream:
+        request = ws.send(wsproto.events.Request(host="example", target="/"))
+        await stream.send_all(v2_inet_ssl(client_bits) + request)
+        texts: list[str] = []
+        closed = False
+        while not closed:
+            ws.receive_data(await stream.receive_some(65536) or None)
+            for event in ws.events():
+                if isinstance(event, wsproto.events.TextMessage):
+                    texts.append(event.data)
+                closed = closed or isinstance(event, wsproto.events.CloseConnection)
+    assert texts == [scheme]
+    await server.shutdown()
 
 
 @pytest.mark.parametrize(
@@ -298,4 +392,68 @@ async def test_behind_haproxy_send_proxy_v2(nursery: trio.Nursery, tmp_path: Pat
             seen, own = await proxied_request(front_port, b"")
             haproxy.cancel_scope.cancel()  # run_process kills haproxy
     assert seen == {"client": list(own), "server": ["127.0.0.1", front_port]}
+    await server.shutdown()
+
+
+HAPROXY_TLS_CONFIG = """\
+global
+    maxconn 16
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+frontend front
+    bind fd@{fd} ssl crt {pem}
+    default_backend app
+backend app
+    server app 127.0.0.1:{port} send-proxy-v2-ssl
+"""
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="needs haproxy on PATH (the haproxy package)")
+async def test_behind_haproxy_terminating_tls_send_proxy_v2_ssl(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """HAProxy terminates TLS (``bind ... ssl crt``, a trustme certificate and key in one
+    PEM) and sends ``send-proxy-v2-ssl``: its PP2_TYPE_SSL TLV says the client spoke TLS,
+    so the plain-TCP app sees scheme ``https``, and the client HAProxy saw."""
+    assert HAPROXY is not None
+    ca = trustme.CA()
+    pem = tmp_path / "haproxy.pem"
+    ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    server = await start_server(nursery, scheme_app, proxy_protocol=True)
+    with socket.socket() as front:
+        front.bind(("127.0.0.1", 0))
+        front.listen(16)
+        front_port = front.getsockname()[1]
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(HAPROXY_TLS_CONFIG.format(fd=front.fileno(), pem=pem, port=server.port))
+        async with trio.open_nursery() as haproxy:
+            haproxy.start_soon(
+                partial(
+                    trio.run_process,
+                    [HAPROXY, "-db", "-f", str(config)],
+                    pass_fds=(front.fileno(),),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
+            )
+            tcp = await trio.open_tcp_stream("127.0.0.1", front_port)
+            own = tcp.socket.getsockname()
+            stream = trio.SSLStream(tcp, client_context, server_hostname="localhost")
+            try:
+                response = await H11Client(stream).request()
+            finally:
+                await trio.aclose_forcefully(stream)
+            haproxy.cancel_scope.cancel()  # run_process kills haproxy
+    assert response.status == 200
+    assert json.loads(response.body) == {
+        "client": [own[0], own[1]],
+        "server": ["127.0.0.1", front_port],
+        "scheme": "https",
+    }
     await server.shutdown()

@@ -284,10 +284,13 @@ async def test_an_optional_client_certificate_may_be_left_out(
     assert extension["client_cert_error"] is None
     await done.aclose()
 
-    client_cert = ca.issue_cert("client@example.org")
+    client_cert = ca.issue_cert("client@example.org", common_name="Jürgen Weiß")
     done = await handshake(server.context, client_context(ca, cert=client_cert))
     extension = tls_extension(done.server, server)
     assert extension["client_cert_chain"] == [client_cert.cert_chain_pems[0].bytes().decode()]
+    assert extension["client_cert_name"] == (
+        f"CN=Jürgen Weiß,OU={client_cert_ou(client_cert)},O=trustme v{trustme.__version__}"
+    )
     await done.aclose()
 
     stranger = trustme.CA().issue_cert("mallory@example.org")

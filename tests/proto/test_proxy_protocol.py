@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 
 from trio_asgi._net.proxy_protocol import (
     MAX_HEADER_SIZE,
+    PP2_TYPE_SSL,
     V2_SIGNATURE,
     Family,
     ProxyHeader,
     ProxyProtocolError,
     ProxyProtocolReader,
+    ProxySSL,
 )
 
 HTTP = b"GET / HTTP/1.1\r\nhost: example\r\n\r\n"
@@ -48,6 +50,11 @@ def inet(source: str, destination: str, sport: int, dport: int) -> bytes:
 
 def tlv(kind: int, value: bytes) -> bytes:
     return bytes([kind]) + struct.pack("!H", len(value)) + value
+
+
+def ssl_tlv(client: int, verify: int = 0, *subs: bytes) -> bytes:
+    """A PP2_TYPE_SSL TLV (spec 2.2.5): ``client``, ``verify``, then the sub-TLVs."""
+    return tlv(PP2_TYPE_SSL, bytes([client]) + struct.pack("!I", verify) + b"".join(subs))
 
 
 def unix(source: bytes, destination: bytes) -> bytes:
@@ -124,6 +131,40 @@ VALID: dict[str, tuple[bytes, ProxyHeader]] = {
             tlvs=((0x02, b"example.com"), (0x04, b""), (0x05, b"\x00" * 128)),
         ),
     ),
+    "v2 PROXY INET, the client spoke TLS (PP2_TYPE_SSL, PP2_CLIENT_SSL)": (
+        v2(
+            1,
+            0x11,
+            inet("198.51.100.1", "10.0.0.2", 1, 2)
+            + tlv(0x01, b"h2")
+            + ssl_tlv(0x01, 0, tlv(0x21, b"TLSv1.3"), tlv(0x23, b"TLS_AES_256_GCM_SHA384")),
+        ),
+        header(
+            2,
+            Family.INET,
+            ("198.51.100.1", 1),
+            ("10.0.0.2", 2),
+            tlvs=(
+                (0x01, b"h2"),
+                (
+                    0x20,
+                    b"\x01\x00\x00\x00\x00\x21\x00\x07TLSv1.3\x23\x00\x16TLS_AES_256_GCM_SHA384",
+                ),
+            ),
+            ssl=ProxySSL(1, 0, ((0x21, b"TLSv1.3"), (0x23, b"TLS_AES_256_GCM_SHA384"))),
+        ),
+    ),
+    "v2 PROXY INET6, PP2_TYPE_SSL without PP2_CLIENT_SSL, no sub-TLVs": (
+        v2(1, 0x21, inet("2001:db8::7", "::1", 3, 4) + ssl_tlv(0x00, 1)),
+        header(
+            2,
+            Family.INET6,
+            ("2001:db8::7", 3),
+            ("::1", 4),
+            tlvs=((0x20, b"\x00\x00\x00\x00\x01"),),
+            ssl=ProxySSL(0, 1),
+        ),
+    ),
     "v2 PROXY UNIX": (
         v2(1, 0x31, unix(b"", b"/run/haproxy.sock")),
         header(2, Family.UNIX, destination_path="/run/haproxy.sock"),
@@ -136,6 +177,16 @@ VALID: dict[str, tuple[bytes, ProxyHeader]] = {
             source_path="/tmp/c\\xff",
             destination_path="/run/h.sock",
             tlvs=((0x01, b"http/1.1"),),
+        ),
+    ),
+    "v2 PROXY UNIX, two PP2_TYPE_SSL (the first counts)": (
+        v2(1, 0x31, unix(b"", b"/run/h.sock") + ssl_tlv(0x07, 0) + ssl_tlv(0x00, 9)),
+        header(
+            2,
+            Family.UNIX,
+            destination_path="/run/h.sock",
+            tlvs=((0x20, b"\x07" + bytes(4)), (0x20, b"\x00\x00\x00\x00\x09")),
+            ssl=ProxySSL(7, 0),
         ),
     ),
     "v2 LOCAL, no addresses": (v2(0, 0x00), header(2, Family.UNSPEC)),
@@ -174,6 +225,7 @@ def with_rest(expected: ProxyHeader, rest: bytes) -> ProxyHeader:
         expected.source_path,
         expected.destination_path,
         expected.tlvs,
+        expected.ssl,
     )
 
 
@@ -256,6 +308,18 @@ INVALID: dict[str, tuple[bytes, str]] = {
     "v2 DGRAM length shorter than addresses": (v2(1, 0x12, length=0), "shorter than the 12"),
     "v2 truncated TLV header": (v2(1, 0x11, bytes(12) + b"\x01\x00"), "truncated TLV"),
     "v2 TLV overruns the header": (v2(1, 0x11, bytes(12) + tlv(0x02, b"abc")[:-1]), "overruns"),
+    "v2 PP2_TYPE_SSL under 5 bytes": (
+        v2(1, 0x11, bytes(12) + tlv(0x20, b"\x01\x00\x00\x00")),
+        "PP2_TYPE_SSL of 4 bytes, under 5",
+    ),
+    "v2 PP2_TYPE_SSL truncated sub-TLV": (
+        v2(1, 0x11, bytes(12) + ssl_tlv(0x01, 0, b"\x21\x00")),
+        "truncated PP2_TYPE_SSL sub-TLV",
+    ),
+    "v2 PP2_TYPE_SSL sub-TLV overruns it": (
+        v2(1, 0x11, bytes(12) + ssl_tlv(0x01, 0, tlv(0x21, b"TLSv1.3")[:-1]) + tlv(0x04, b"")),
+        "PP2_TYPE_SSL sub-TLV 0x21 overruns PP2_TYPE_SSL",
+    ),
 }
 
 
@@ -382,7 +446,12 @@ def test_any_bytes_give_a_header_none_or_proxy_protocol_error(
     source=st.integers(0, 2**128 - 1),
     destination=st.integers(0, 2**128 - 1),
     ports=st.tuples(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF)),
-    tlvs=st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=40)), max_size=5),
+    tlvs=st.lists(
+        st.tuples(
+            st.integers(0, 255).filter(lambda kind: kind != PP2_TYPE_SSL), st.binary(max_size=40)
+        ),
+        max_size=5,
+    ),
     rest=st.binary(max_size=40),
 )
 def test_any_v2_inet_header_reads_back(
@@ -410,3 +479,34 @@ def test_any_v2_inet_header_reads_back(
     line = b"PROXY %s %s %s %d %d\r\n" % (family, hosts[0].encode(), hosts[1].encode(), *ports)
     result = ProxyProtocolReader().feed(line + rest)
     assert result == ProxyHeader(1, expected.family, expected.source, expected.destination, rest)
+
+
+@pytest.mark.parametrize(
+    ("name", "tls", "version"),
+    [
+        ("v2 PROXY INET, the client spoke TLS (PP2_TYPE_SSL, PP2_CLIENT_SSL)", True, "TLSv1.3"),
+        ("v2 PROXY INET6, PP2_TYPE_SSL without PP2_CLIENT_SSL, no sub-TLVs", False, None),
+        ("v2 PROXY UNIX, two PP2_TYPE_SSL (the first counts)", True, None),
+        ("v2 PROXY INET with TLVs", False, None),
+        ("v2 LOCAL, no addresses", False, None),
+        ("v1 TCP4", False, None),
+    ],
+)
+def test_tls_is_pp2_client_ssl_of_the_ssl_tlv(name: str, tls: bool, version: str | None) -> None:
+    result = ProxyProtocolReader().feed(VALID[name][0])
+    assert result is not None
+    assert result.tls is tls
+    assert (result.ssl.version if result.ssl is not None else None) == version
+
+
+@given(
+    client=st.integers(0, 255),
+    verify=st.integers(0, 2**32 - 1),
+    subs=st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=20)), max_size=4),
+)
+def test_any_ssl_tlv_reads_back(client: int, verify: int, subs: list[tuple[int, bytes]]) -> None:
+    block = inet("1.2.3.4", "5.6.7.8", 1, 2) + ssl_tlv(client, verify, *(tlv(*s) for s in subs))
+    result = ProxyProtocolReader().feed(v2(1, 0x11, block))
+    assert result is not None
+    assert result.ssl == ProxySSL(client, verify, tuple(subs))
+    assert result.tls is bool(client & 0x01)

@@ -2,8 +2,9 @@
 checks, the context built from trustme's certificates (TLS 1.2 at least, no compression, no
 renegotiation, the verify mode, the cipher string), every file problem refused with a
 ConfigError naming the field and the file, the per-context parts of the ASGI TLS extension
-(the server certificate's PEM, IANA cipher ids), RFC 4514 subject strings against
-cryptography's, and a reload that keeps the old context on failure with one log line.
+(the server certificate's PEM, IANA cipher ids), RFC 4514 subject strings of hand-built
+and trustme certificates, what happens without cryptography (the ``tls`` extra), and a
+reload that keeps the old context on failure with one log line.
 
 Handshakes over loopback (ALPN, client certificates, the extension's fields, a reloaded
 certificate reaching new connections) are in tests/integration/test_tls_blocks.py.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime
 import logging
 import ssl
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,11 +29,13 @@ from hypothesis import strategies as st
 
 from trio_asgi._errors import ConfigError
 from trio_asgi._net.tls import (
+    CLIENT_CERT_EXTRA_HINT,
     MINIMUM_VERSION,
     ReloadableContext,
     ServerTLS,
     TLSSettings,
     build_server_context,
+    client_cert_names_available,
     load_server_tls,
     subject_rfc4514,
     tls_extension,
@@ -288,130 +292,95 @@ def _certificate(subject: x509.Name) -> bytes:
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
-NAMES = [
-    x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")]),
-    x509.Name(
-        [
-            x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"),
-            x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "example"),
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-            x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Berlin"),
-            x509.NameAttribute(NameOID.LOCALITY_NAME, "Berlin"),
-            x509.NameAttribute(NameOID.STREET_ADDRESS, "Unter den Linden 1"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example, Inc."),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "R&D"),
-            x509.NameAttribute(NameOID.USER_ID, "alice"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "Jürgen Weiß"),
-        ]
-    ),
-    x509.Name(  # a multi-valued RDN
-        [
-            x509.RelativeDistinguishedName(
+def _cn(value: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, value)])
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        (_cn("alice"), "CN=alice"),
+        (  # section 2.1: the last RDN first; section 3's short names
+            x509.Name(
                 [
-                    x509.NameAttribute(NameOID.COMMON_NAME, "bob"),
-                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ops"),
+                    x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"),
+                    x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "example"),
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+                    x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Berlin"),
+                    x509.NameAttribute(NameOID.LOCALITY_NAME, "Mitte"),
+                    x509.NameAttribute(NameOID.STREET_ADDRESS, "Unter den Linden 1"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "R&D"),
+                    x509.NameAttribute(NameOID.USER_ID, "alice"),
                 ]
             ),
-            x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COUNTRY_NAME, "FR")]),
-        ]
-    ),
-    *(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, value)])
-        for value in ['a"b', "a+b", "a,b", "a;b", "a<b>", "a\\b", "#a", " a", "a ", "a\0b"]
-    ),
-]
-
-
-@pytest.mark.parametrize("name", NAMES, ids=lambda name: name.rfc4514_string())
-def test_the_subject_string_is_rfc4514_as_cryptography_writes_it(name: x509.Name) -> None:
-    assert subject_rfc4514(_certificate(name)) == name.rfc4514_string()
-
-
-def test_escapes_and_multi_valued_rdns_by_hand() -> None:
-    """Two of the above written out, so the test does not only trust cryptography."""
-    assert subject_rfc4514(_certificate(NAMES[2])) == "C=FR,CN=bob+OU=ops"
-    assert subject_rfc4514(_certificate(NAMES[-2])) == "CN=a\\ "
-    assert subject_rfc4514(_certificate(NAMES[-1])) == "CN=a\\00b"
-    assert subject_rfc4514(_certificate(NAMES[-4])) == "CN=\\#a"
-
-
-def test_a_type_without_a_short_name_is_dotted_with_the_der_in_hex() -> None:
-    """RFC 4514 section 2.4: a type in dotted form has its value as ``#`` and BER hex."""
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.EMAIL_ADDRESS, "a@b.c"),  # an IA5String (tag 0x16)
-            x509.NameAttribute(NameOID.COMMON_NAME, "c"),
-        ]
-    )
-    assert subject_rfc4514(_certificate(name)) == "CN=c,1.2.840.113549.1.9.1=#1605" + (
-        b"a@b.c".hex()
-    )
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    length = len(content)
-    if length < 0x80:
-        return bytes([tag, length]) + content
-    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + content
-
-
-def _hand_made(
-    *attributes: tuple[bytes, int, bytes], version: bool = True, extra: bytes = b""
-) -> bytes:
-    """A certificate's DER shape (unsigned) with one RDN per ``(oid DER, tag, value)``."""
-    subject = b"".join(
-        _der(0x31, _der(0x30, _der(0x06, oid) + _der(tag, value) + extra))
-        for oid, tag, value in attributes
-    )
-    tbs = (
-        (_der(0xA0, _der(0x02, b"\x02")) if version else b"")
-        + _der(0x02, b"\x01")
-        + _der(0x30, b"")
-        + _der(0x30, b"")
-        + _der(0x30, b"")
-        + _der(0x30, subject)
-    )
-    return _der(0x30, _der(0x30, tbs) + _der(0x30, b"") + _der(0x03, b"\x00"))
-
-
-CN_OID = bytes([0x55, 0x04, 0x03])  # 2.5.4.3
-
-
-@pytest.mark.parametrize(
-    ("tag", "value", "expected"),
-    [
-        (0x1E, "Zoë".encode("utf-16-be"), "CN=Zoë"),  # BMPString
-        (0x1C, "Zoë".encode("utf-32-be"), "CN=Zoë"),  # UniversalString
-        (0x14, "Zoë".encode("latin-1"), "CN=Zoë"),  # TeletexString
-        (0x0C, "x" * 300, "CN=" + "x" * 300),  # a long-form length
-        (0x02, b"\x05", "CN=#020105"),  # an INTEGER has no string form: #hex
-        (0x0C, b"\xff", "CN=#0c01ff"),  # not UTF-8: #hex
+            "UID=alice,OU=R&D,O=Example,STREET=Unter den Linden 1,L=Mitte,ST=Berlin,C=DE,"
+            "DC=example,DC=org",
+        ),
+        (  # a multi-valued RDN: its attributes joined by "+"
+            x509.Name(
+                [
+                    x509.RelativeDistinguishedName(
+                        [
+                            x509.NameAttribute(NameOID.COMMON_NAME, "bob"),
+                            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ops"),
+                        ]
+                    ),
+                    x509.RelativeDistinguishedName(
+                        [x509.NameAttribute(NameOID.COUNTRY_NAME, "FR")]
+                    ),
+                ]
+            ),
+            "C=FR,CN=bob+OU=ops",
+        ),
+        # section 2.4's escaping
+        (_cn("Example, Inc."), "CN=Example\\, Inc."),
+        (_cn('a"b+c;d<e>f\\g'), 'CN=a\\"b\\+c\\;d\\<e\\>f\\\\g'),
+        (_cn("#a"), "CN=\\#a"),
+        (_cn(" a "), "CN=\\ a\\ "),
+        (_cn("a\0b"), "CN=a\\00b"),
+        # non-ASCII characters stay as they are (a UTF8String in the certificate)
+        (_cn("Jürgen Weiß"), "CN=Jürgen Weiß"),
+        (_cn("山田"), "CN=山田"),
+        # types without a short name: the dotted OID, the value as a string
+        (
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.EMAIL_ADDRESS, "a@b.example"),
+                    x509.NameAttribute(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), "x,y"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "c"),
+                ]
+            ),
+            "CN=c,1.3.6.1.4.1.99999.1=x\\,y,1.2.840.113549.1.9.1=a@b.example",
+        ),
     ],
+    ids=lambda value: value if isinstance(value, str) else None,
 )
-def test_string_types_and_values_without_one(tag: int, value: bytes | str, expected: str) -> None:
-    raw = value.encode() if isinstance(value, str) else value
-    assert subject_rfc4514(_hand_made((CN_OID, tag, raw))) == expected
+def test_the_subject_string_is_rfc4514(subject: x509.Name, expected: str) -> None:
+    assert subject_rfc4514(_certificate(subject)) == expected
 
 
-def test_a_v1_certificate_has_no_version_field() -> None:
-    assert subject_rfc4514(_hand_made((CN_OID, 0x0C, b"old"), version=False)) == "CN=old"
+def test_a_trustme_client_certificate_has_its_subject_written_out(ca: trustme.CA) -> None:
+    leaf = ca.issue_cert("client@example.org", common_name="Client, Ltd.")
+    der = ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
+    subject = x509.load_der_x509_certificate(der).subject
+    (unit,) = subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    assert subject_rfc4514(der) == (
+        f"CN=Client\\, Ltd.,OU={unit.value!s},O=trustme v{trustme.__version__}"
+    )
 
 
-@pytest.mark.parametrize(
-    ("der", "message"),
-    [
-        (_hand_made((CN_OID, 0x0C, b"x"), extra=b"\x05\x00"), "trailing bytes"),
-        (_hand_made((b"\x55\x84", 0x0C, b"x")), "bad OID"),
-        (_hand_made((b"", 0x0C, b"x")), "bad OID"),
-        (b"\x30\x85\x00\x00\x00\x00\x01\x00", "bad DER length"),
-        (b"\x30\x80", "bad DER length"),
-        (b"\x31\x00", "DER tag 0x31 where 0x30 was expected"),
-    ],
-)
-def test_malformed_der_is_a_value_error(der: bytes, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+@pytest.mark.parametrize("der", [b"", b"\x30\x03\x02\x01\x01", b"not a certificate"])
+def test_what_is_not_a_certificate_is_a_value_error(der: bytes) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - cryptography's message is its own
         subject_rfc4514(der)
+
+
+def test_a_truncated_certificate_is_a_value_error() -> None:
+    der = _certificate(_cn("alice"))
+    for cut in (1, 10, 100, len(der) - 1):
+        with pytest.raises(ValueError):  # noqa: PT011
+            subject_rfc4514(der[:cut])
 
 
 @given(st.binary(max_size=300))
@@ -423,8 +392,64 @@ def test_any_bytes_give_a_name_or_value_error(data: bytes) -> None:
     assert isinstance(result, str)
 
 
-def test_a_truncated_certificate_is_a_value_error() -> None:
-    der = _certificate(NAMES[0])
-    for cut in (0, 1, 10, 100, len(der) - 90):
-        with pytest.raises(ValueError, match="DER"):
-            subject_rfc4514(der[:cut])
+# --- without the tls extra ------------------------------------------------------------------
+
+
+def hide_cryptography(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``cryptography`` unimportable (a None in ``sys.modules`` makes import fail)."""
+    for name in list(sys.modules):
+        if name.startswith("cryptography."):
+            monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+
+
+def test_client_cert_names_are_available_with_cryptography() -> None:
+    assert client_cert_names_available() is True
+
+
+def test_without_cryptography_names_are_unavailable_and_the_hint_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hide_cryptography(monkeypatch)
+    assert client_cert_names_available() is False
+    assert "pip install cryptography" in CLIENT_CERT_EXTRA_HINT
+    assert "pip install '.[tls]'" in CLIENT_CERT_EXTRA_HINT
+    with pytest.raises(ImportError) as caught:
+        subject_rfc4514(b"")
+    assert str(caught.value) == CLIENT_CERT_EXTRA_HINT
+
+
+class _Peer:
+    """A completed handshake whose client sent ``leaf`` (DER)."""
+
+    def __init__(self, leaf: bytes) -> None:
+        self.leaf = leaf
+
+    def version(self) -> str:
+        return "TLSv1.3"
+
+    def cipher(self) -> tuple[str, str, int]:
+        return ("TLS_AES_128_GCM_SHA256", "TLSv1.3", 128)
+
+    def getpeercert(self, binary_form: bool) -> bytes:
+        return self.leaf
+
+
+def test_the_extension_names_the_client_certificate(files: dict[str, Path]) -> None:
+    der = _certificate(_cn("alice"))
+    extension = tls_extension(_Peer(der), load_server_tls(settings(files)))
+    assert extension["client_cert_chain"] == [ssl.DER_cert_to_PEM_cert(der)]
+    assert extension["client_cert_name"] == "CN=alice"
+
+
+def test_without_cryptography_the_extension_has_the_chain_but_no_name(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Startup refuses client certificates without the extra; a context passed in code may
+    still ask for them: the connection is served, without the name."""
+    der = _certificate(_cn("alice"))
+    server = load_server_tls(settings(files))
+    hide_cryptography(monkeypatch)
+    extension = tls_extension(_Peer(der), server)
+    assert extension["client_cert_chain"] == [ssl.DER_cert_to_PEM_cert(der)]
+    assert extension["client_cert_name"] is None

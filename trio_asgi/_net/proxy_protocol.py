@@ -26,8 +26,16 @@ The rules it keeps, each refused with :exc:`ProxyProtocolError`:
   PROXY, family UNSPEC/INET/INET6/UNIX and transport UNSPEC/STREAM/DGRAM, nothing else; an
   address length field of at least the family's addresses (12, 36 or 216 bytes); the whole
   header (16 + length) at most ``max_size`` bytes, refused as soon as the length is read.
-  TLVs after the addresses must each fit in the header and are returned, not interpreted
-  (PP2_TYPE_CRC32C is not checked: the spec asks that of receivers supporting it).
+  TLVs after the addresses must each fit in the header and are returned; only
+  PP2_TYPE_SSL is interpreted (PP2_TYPE_CRC32C is not checked: the spec asks that of
+  receivers supporting it).
+- **PP2_TYPE_SSL (0x20, spec 2.2.5) says whether the client spoke TLS to the proxy**: its
+  value is the ``client`` bit field (1 byte), ``verify`` (4 bytes, big-endian; 0 when a
+  client certificate was sent and verified) and sub-TLVs (PP2_SUBTYPE_SSL_VERSION 0x21,
+  PP2_SUBTYPE_SSL_CN 0x22, ...), which must fit in it as TLVs fit in the header; a value
+  under 5 bytes is refused. :attr:`ProxyHeader.tls` is True when it is present with
+  PP2_CLIENT_SSL (0x01) set; :attr:`ProxyHeader.ssl` holds the parsed TLV (the first, if
+  there are several).
 - **What the socket's addresses stand for is said by** :attr:`ProxyHeader.family`:
   ``UNSPEC`` for a v2 LOCAL command (a health check: spec 2.2 "must use the real
   connection endpoints"), v1 ``UNKNOWN``, a v2 UNSPEC family or transport, and v2 DGRAM
@@ -59,12 +67,15 @@ from .._types import Address
 
 __all__ = [
     "MAX_HEADER_SIZE",
+    "PP2_CLIENT_SSL",
+    "PP2_TYPE_SSL",
     "V1_MAX_SIZE",
     "V2_SIGNATURE",
     "Family",
     "ProxyHeader",
     "ProxyProtocolError",
     "ProxyProtocolReader",
+    "ProxySSL",
 ]
 
 V1_MAX_SIZE: Final = 107  # bytes: the longest v1 line, CRLF included (spec 2.1)
@@ -72,6 +83,10 @@ V2_SIGNATURE: Final = b"\r\n\r\n\x00\r\nQUIT\n"  # 12 bytes (spec 2.2)
 V2_FIXED_SIZE: Final = 16  # bytes: signature, version/command, family/transport, length
 MAX_HEADER_SIZE: Final = V2_FIXED_SIZE + 0xFFFF  # bytes: the most a v2 length field can say
 _V1_PREFIX: Final = b"PROXY "
+PP2_TYPE_SSL: Final = 0x20  # the TLS the client spoke to the proxy (spec 2.2.5)
+PP2_SUBTYPE_SSL_VERSION: Final = 0x21  # its sub-TLV: the TLS version, US-ASCII
+PP2_CLIENT_SSL: Final = 0x01  # the client's bit: it connected over SSL/TLS
+_SSL_FIXED_SIZE: Final = 5  # bytes: client (1), verify (4)
 
 
 class ProxyProtocolError(ValueError):
@@ -89,6 +104,31 @@ class Family(Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class ProxySSL:
+    """A v2 PP2_TYPE_SSL TLV: how the client reached the proxy (spec 2.2.5).
+
+    Attributes:
+        client (int): the bit field: PP2_CLIENT_SSL (0x01) the client connected over
+            SSL/TLS, PP2_CLIENT_CERT_CONN (0x02) it sent a certificate on this connection,
+            PP2_CLIENT_CERT_SESS (0x04) at least once in this TLS session.
+        verify (int): 0 if the client sent a certificate and it was verified, else not 0.
+        tlvs (tuple[tuple[int, bytes], ...]): the sub-TLVs ``(type, value)``, in order.
+    """
+
+    client: int
+    verify: int
+    tlvs: tuple[tuple[int, bytes], ...] = ()
+
+    @property
+    def version(self) -> str | None:
+        """PP2_SUBTYPE_SSL_VERSION's text (``"TLSv1.3"``), or None if absent."""
+        for kind, value in self.tlvs:
+            if kind == PP2_SUBTYPE_SSL_VERSION:
+                return value.decode("ascii", "replace")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class ProxyHeader:
     """A complete PROXY protocol header.
 
@@ -103,6 +143,7 @@ class ProxyHeader:
         source_path (str | None): ``UNIX``: the client's socket path (None if unnamed).
         destination_path (str | None): ``UNIX``: the proxy's listening socket path.
         tlvs (tuple[tuple[int, bytes], ...]): v2 ``(type, value)`` pairs, in order.
+        ssl (ProxySSL | None): the v2 PP2_TYPE_SSL TLV, parsed, or None without one.
         rest (bytes): the bytes after the header, which belong to the application protocol.
     """
 
@@ -114,6 +155,13 @@ class ProxyHeader:
     source_path: str | None = None
     destination_path: str | None = None
     tlvs: tuple[tuple[int, bytes], ...] = ()
+    ssl: ProxySSL | None = None
+
+    @property
+    def tls(self) -> bool:
+        """The client connected to the proxy over SSL/TLS: a PP2_TYPE_SSL TLV with
+        PP2_CLIENT_SSL set (spec 2.2.5). False for v1 and for v2 without it."""
+        return self.ssl is not None and bool(self.ssl.client & PP2_CLIENT_SSL)
 
 
 class ProxyProtocolReader:
@@ -262,7 +310,8 @@ def _v2_header(family: Family, block: bytes, rest: bytes) -> ProxyHeader:
     """The header of a v2 PROXY command over STREAM: ``block`` is the address block and the
     TLVs (spec 2.2 and 2.2.x)."""
     size = _V2_ADDRESS_SIZES[family.value]
-    tlvs = _v2_tlvs(block, size)
+    tlvs = _v2_tlvs(block, size, "TLV")
+    ssl = _v2_ssl(tlvs)
     if family is Family.UNIX:
         return ProxyHeader(
             2,
@@ -273,6 +322,7 @@ def _v2_header(family: Family, block: bytes, rest: bytes) -> ProxyHeader:
             _unix_path(block[:_UNIX_PATH_SIZE]),
             _unix_path(block[_UNIX_PATH_SIZE:size]),
             tlvs,
+            ssl,
         )
     width = 4 if family is Family.INET else 16
     source = str(ipaddress.ip_address(block[:width]))
@@ -281,23 +331,44 @@ def _v2_header(family: Family, block: bytes, rest: bytes) -> ProxyHeader:
     source_port = int.from_bytes(block[ports : ports + 2], "big")
     destination_port = int.from_bytes(block[ports + 2 : ports + 4], "big")
     return ProxyHeader(
-        2, family, (source, source_port), (destination, destination_port), rest, tlvs=tlvs
+        2,
+        family,
+        (source, source_port),
+        (destination, destination_port),
+        rest,
+        tlvs=tlvs,
+        ssl=ssl,
     )
 
 
-def _v2_tlvs(block: bytes, start: int) -> tuple[tuple[int, bytes], ...]:
-    """The ``(type, value)`` TLVs in ``block[start:]``; each must fit in the block."""
+def _v2_tlvs(block: bytes, start: int, what: str) -> tuple[tuple[int, bytes], ...]:
+    """The ``(type, value)`` TLVs in ``block[start:]``; each must fit in the block.
+    ``what`` names them in errors: ``"TLV"``, or ``"PP2_TYPE_SSL sub-TLV"``."""
     tlvs = []
     end = len(block)
     while start < end:
         if end - start < 3:
-            raise ProxyProtocolError("v2: truncated TLV")
+            raise ProxyProtocolError(f"v2: truncated {what}")
         value_end = start + 3 + int.from_bytes(block[start + 1 : start + 3], "big")
         if value_end > end:
-            raise ProxyProtocolError(f"v2: TLV {block[start]:#04x} overruns the header")
+            container = "the header" if what == "TLV" else "PP2_TYPE_SSL"
+            raise ProxyProtocolError(f"v2: {what} {block[start]:#04x} overruns {container}")
         tlvs.append((block[start], block[start + 3 : value_end]))
         start = value_end
     return tuple(tlvs)
+
+
+def _v2_ssl(tlvs: tuple[tuple[int, bytes], ...]) -> ProxySSL | None:
+    """The first PP2_TYPE_SSL TLV of ``tlvs``, parsed (spec 2.2.5), or None."""
+    for kind, value in tlvs:
+        if kind == PP2_TYPE_SSL:
+            if len(value) < _SSL_FIXED_SIZE:
+                raise ProxyProtocolError(
+                    f"v2: PP2_TYPE_SSL of {len(value)} bytes, under {_SSL_FIXED_SIZE}"
+                )
+            subs = _v2_tlvs(value, _SSL_FIXED_SIZE, "PP2_TYPE_SSL sub-TLV")
+            return ProxySSL(value[0], int.from_bytes(value[1:5], "big"), subs)
+    return None
 
 
 def _unix_path(field: bytes) -> str | None:

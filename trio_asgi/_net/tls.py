@@ -1,6 +1,7 @@
 """TLS building blocks: the server context, certificate rotation, the ASGI TLS extension.
 
-Stdlib :mod:`ssl` only, no trio: the connection seam wraps its stream in ``trio.SSLStream``
+Stdlib :mod:`ssl`, no trio (and ``cryptography``, imported on first use, for a client
+certificate's name): the connection seam wraps its stream in ``trio.SSLStream``
 with :attr:`ReloadableContext.current`'s context and, after the handshake, asks
 :func:`tls_extension` (given the ``SSLStream``) for the scope's ``extensions["tls"]``.
 
@@ -27,9 +28,12 @@ with :attr:`ReloadableContext.current`'s context and, after the handshake, asks
       3.13's ``SSLObject.get_unverified_chain()`` gives the whole chain as sent (not
       forwarded by ``trio.SSLStream``: pass its SSL object for it).
   ``client_cert_name``
-      the leaf's Subject as an RFC 4514 string (read from the certificate's DER:
-      section 2.1's reversed RDN order, 2.3's short names, 2.4's escaping and ``#hex`` for
-      types in dotted form), or None without a client certificate.
+      the leaf's Subject as an RFC 4514 string, as ``cryptography`` writes it (see
+      :func:`subject_rfc4514`), or None without a client certificate. The spec asks for it
+      whenever ``client_cert_chain`` is not empty, so client certificates need the ``tls``
+      extra (``pip install cryptography``; :func:`client_cert_names_available`,
+      :data:`CLIENT_CERT_EXTRA_HINT`); without it, or for a certificate OpenSSL accepted
+      but ``cryptography`` cannot read, the chain is given and the name is None.
   ``client_cert_error``
       always None: OpenSSL, as Python drives it (no verify callback), fails the handshake
       when a client certificate does not verify, with ``cert_reqs`` ``optional`` as with
@@ -51,10 +55,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
+from .._config.network import CertReqs  # the one definition: Config.ssl_cert_reqs
 from .._errors import ConfigError
 from .._logging import error_logger
 
 __all__ = [
+    "CLIENT_CERT_EXTRA_HINT",
     "DEFAULT_ALPN",
     "MINIMUM_VERSION",
     "CertReqs",
@@ -63,12 +69,11 @@ __all__ = [
     "TLSPeer",
     "TLSSettings",
     "build_server_context",
+    "client_cert_names_available",
     "load_server_tls",
     "subject_rfc4514",
     "tls_extension",
 ]
-
-CertReqs = Literal["none", "optional", "required"]
 
 #: What ALPN advertises by default (RFC 7301); HTTP/2 will put ``"h2"`` first.
 DEFAULT_ALPN: Final = ("http/1.1",)
@@ -365,7 +370,9 @@ def tls_extension(peer: TLSPeer, server: ServerTLS) -> dict[str, object]:
     if chain:
         try:
             name = subject_rfc4514(chain[0])
-        except ValueError:  # OpenSSL accepted it, so this is a DER form we do not read
+        except ValueError:  # OpenSSL accepted it, cryptography does not read it
+            name = None
+        except ImportError:  # no tls extra: refused at startup, unless a context came in code
             name = None
     cipher = peer.cipher()
     return {
@@ -395,130 +402,45 @@ def _client_chain(peer: TLSPeer) -> list[bytes]:
 
 # --- RFC 4514: the Subject of a DER certificate as a string -------------------------------
 
-#: RFC 4514 section 3's short names, by OID.
-_SHORT_NAMES: Final = {
-    "2.5.4.3": "CN",
-    "2.5.4.7": "L",
-    "2.5.4.8": "ST",
-    "2.5.4.10": "O",
-    "2.5.4.11": "OU",
-    "2.5.4.6": "C",
-    "2.5.4.9": "STREET",
-    "0.9.2342.19200300.100.1.25": "DC",
-    "0.9.2342.19200300.100.1.1": "UID",
-}
-#: ASN.1 string types (X.680 tag numbers) to the codec that reads them.
-_STRING_CODECS: Final = {
-    0x0C: "utf-8",  # UTF8String
-    0x12: "ascii",  # NumericString
-    0x13: "ascii",  # PrintableString
-    0x14: "latin-1",  # TeletexString (T.61), read as OpenSSL does
-    0x16: "ascii",  # IA5String
-    0x1A: "ascii",  # VisibleString
-    0x1C: "utf-32-be",  # UniversalString
-    0x1E: "utf-16-be",  # BMPString
-}
-_SEQUENCE: Final = 0x30
-_SET: Final = 0x31
-_OID: Final = 0x06
-_ESCAPED: Final = frozenset('"+,;<>\\')
+#: Why client certificates need the ``tls`` extra, for a :class:`~trio_asgi.ConfigError`
+#: (or any message) that refuses them when :func:`client_cert_names_available` is False.
+CLIENT_CERT_EXTRA_HINT: Final = (
+    "client certificates (ssl_cert_reqs 'optional' or 'required') need the cryptography "
+    "package, which names the certificate's subject for the ASGI TLS extension's "
+    "client_cert_name (the tls extra): pip install '.[tls]' in a trio-asgi checkout, or "
+    "pip install cryptography"
+)
+
+
+def client_cert_names_available() -> bool:
+    """Whether :func:`subject_rfc4514` can run: the ``cryptography`` package (the ``tls``
+    extra, ``pip install '.[tls]'``) imports. Imports it, once per process."""
+    try:
+        import cryptography.x509  # noqa: F401 - imported only to see that it can be
+    except ImportError:
+        return False
+    return True
 
 
 def subject_rfc4514(der: bytes) -> str:
     """The Subject of the DER certificate ``der`` as an RFC 4514 string.
 
-    RDNs last first, joined by ``,``; a multi-valued RDN's attributes joined by ``+``;
-    RFC 4514's short names (CN, L, ST, O, OU, C, STREET, DC, UID), other types in dotted
-    form with the value as ``#`` and the hex of its DER (section 2.4), as is a value of a
-    type that is not a string.
+    As ``cryptography`` writes it (``Name.rfc4514_string()``): RDNs last first, joined by
+    ``,`` (section 2.1); a multi-valued RDN's attributes joined by ``+``; section 3's short
+    names (CN, L, ST, O, OU, C, STREET, DC, UID); section 2.4's escaping (``\\,``,
+    ``\\+``, a leading ``#`` or space, a trailing space, ``\\00`` for NUL); non-ASCII
+    characters as they are (UTF-8 in the string). A type without a short name is written
+    in dotted form with its value as a string (``1.2.840.113549.1.9.1=a@b.example``), not
+    as section 2.4's ``#`` and BER hex. ``cryptography`` is imported here, on first use,
+    so a server that asks for no client certificate does not need it.
 
     Raises:
         ValueError: ``der`` is not a DER X.509 certificate.
+        ImportError: ``cryptography`` is not installed (the message is
+            :data:`CLIENT_CERT_EXTRA_HINT`).
     """
-    _, cert, _ = _tlv(der, 0, _SEQUENCE)
-    _, tbs, _ = _tlv(cert, 0, _SEQUENCE)
-    offset = 0
-    if tbs[:1] == b"\xa0":  # version [0] EXPLICIT
-        offset = _tlv(tbs, 0, 0xA0)[2]
-    for tag in (0x02, _SEQUENCE, _SEQUENCE, _SEQUENCE):  # serial, signature, issuer, validity
-        offset = _tlv(tbs, offset, tag)[2]
-    _, subject, _ = _tlv(tbs, offset, _SEQUENCE)
-    rdns: list[str] = []
-    offset = 0
-    while offset < len(subject):
-        _, rdn, offset = _tlv(subject, offset, _SET)
-        attributes: list[str] = []
-        inner = 0
-        while inner < len(rdn):
-            _, pair, inner = _tlv(rdn, inner, _SEQUENCE)
-            _, oid_bytes, value_start = _tlv(pair, 0, _OID)
-            tag, value, end = _tlv(pair, value_start, None)
-            if end != len(pair):
-                raise ValueError("trailing bytes in an AttributeTypeAndValue")
-            attributes.append(_attribute(_oid(oid_bytes), tag, value, pair[value_start:end]))
-        rdns.append("+".join(attributes))
-    return ",".join(reversed(rdns))
-
-
-def _attribute(oid: str, tag: int, value: bytes, encoded: bytes) -> str:
-    short = _SHORT_NAMES.get(oid)
-    codec = _STRING_CODECS.get(tag)
-    if short is None or codec is None:
-        return f"{short or oid}=#{encoded.hex()}"
     try:
-        text = value.decode(codec)
-    except UnicodeDecodeError:
-        return f"{short}=#{encoded.hex()}"
-    return f"{short}={_escape(text)}"
-
-
-def _escape(text: str) -> str:
-    """RFC 4514 section 2.4's escaping of a string value."""
-    out = []
-    for index, char in enumerate(text):
-        if char == "\0":
-            out.append("\\00")
-        elif (
-            char in _ESCAPED
-            or (index == 0 and char in " #")
-            or (index == len(text) - 1 and char == " ")
-        ):
-            out.append("\\" + char)
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def _tlv(data: bytes, offset: int, expect: int | None) -> tuple[int, bytes, int]:
-    """One DER element at ``offset``: (tag, contents, offset after it)."""
-    if offset + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag = data[offset]
-    if expect is not None and tag != expect:
-        raise ValueError(f"DER tag {tag:#x} where {expect:#x} was expected")
-    length = data[offset + 1]
-    start = offset + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or start + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[start : start + count], "big")
-        start += count
-    end = start + length
-    if end > len(data):
-        raise ValueError("truncated DER")
-    return tag, data[start:end], end
-
-
-def _oid(data: bytes) -> str:
-    if not data or data[-1] & 0x80:
-        raise ValueError("bad OID")
-    arcs: list[int] = []
-    value = 0
-    for byte in data:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first, *arcs[1:]])
+        from cryptography import x509
+    except ImportError as exc:
+        raise ImportError(CLIENT_CERT_EXTRA_HINT) from exc
+    return x509.load_der_x509_certificate(der).subject.rfc4514_string()
