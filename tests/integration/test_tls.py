@@ -29,6 +29,7 @@ from websockets.sync.client import connect
 
 from tests.helpers import error_records, make_config, start_server
 from trio_asgi import serve
+from trio_asgi._h11.reader import LINGER_TIMEOUT
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
@@ -495,3 +496,78 @@ async def test_reload_trigger_swaps_the_certificate_for_new_connections(
     failed = [r for r in caplog.records if "TLS reload failed" in r.getMessage()]
     assert len(failed) == 1
     assert "holds no PEM certificate" in failed[0].getMessage()
+
+
+async def open_tls_stream(port: int, tls: TLSFiles) -> trio.SSLStream[trio.SocketStream]:
+    """A client TLS stream in this Trio run (so wait_all_tasks_blocked sees both ends)."""
+    raw = await trio.open_tcp_stream("127.0.0.1", port)
+    stream = trio.SSLStream(raw, tls.client_context(), server_hostname="127.0.0.1")
+    await stream.do_handshake()
+    return stream
+
+
+async def read_to_close_notify(stream: trio.SSLStream[trio.SocketStream]) -> bytes:
+    """Everything until the server's close_notify (a bare EOF raises BrokenResourceError)."""
+    data = bytearray()
+    while chunk := await stream.receive_some(65536):
+        data += chunk
+    return bytes(data)
+
+
+async def test_downloads_are_backpressured_under_tls(tls: TLSFiles) -> None:
+    chunk = b"x" * 65536
+    total = 1024  # 64 MiB, far more than the socket buffers hold
+    sent = [0]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(total):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            sent[0] += 1
+        await send({"type": "http.response.body", "body": b""})
+
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, app, **tls.config())
+        stream = await open_tls_stream(server.port, tls)
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await trio.testing.wait_all_tasks_blocked()
+        held_back = sent[0]
+        received = await read_to_close_notify(stream)
+        await stream.aclose()
+        await server.shutdown()
+    assert held_back < total // 4  # the app waited for the client, at most socket buffers
+    assert sent[0] == total
+    assert received.count(b"x") == total * len(chunk)
+
+
+async def test_an_idle_tls_connection_ends_at_the_keep_alive_timeout(tls: TLSFiles) -> None:
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, scope_app, **tls.config(keep_alive_timeout=0.3))
+        stream = await open_tls_stream(server.port, tls)
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        started = trio.current_time()
+        with trio.fail_after(5):
+            received = await read_to_close_notify(stream)
+        idle = trio.current_time() - started
+        await stream.aclose()
+        await server.shutdown()
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert idle >= 0.25
+
+
+async def test_a_slow_request_head_gets_408_under_tls(tls: TLSFiles) -> None:
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, scope_app, **tls.config(request_header_timeout=0.3))
+        stream = await open_tls_stream(server.port, tls)
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never ends
+        started = trio.current_time()
+        with trio.fail_after(5):
+            received = await read_to_close_notify(stream)
+        waited = trio.current_time() - started
+        await stream.aclose()
+        await server.shutdown()
+    assert received.startswith(b"HTTP/1.1 408 ")
+    # Closed after the 408 (TLS cannot half-close), not after a LINGER_TIMEOUT drain.
+    assert waited < LINGER_TIMEOUT

@@ -248,9 +248,11 @@ class HTTP11Reader:
         with trio.move_on_after(LINGER_TIMEOUT):
             try:
                 await self._send_error_response(408)
-                await self.transport.send_eof()
-                while await self.transport.receive_some():
-                    pass
+                # Drain only after a FIN: TLS cannot half-close, and its close_notify (on
+                # close) is what tells the client to stop; a peer gone has nothing to drain.
+                if await self.transport.send_eof():
+                    while await self.transport.receive_some():
+                        pass
             except ClientDisconnected:
                 pass  # the client is gone: nothing left to tell it
 

@@ -47,7 +47,7 @@ CLOSE_NOTIFY_TIMEOUT: Final = 1.0
 _PLAIN_HTTP_ANSWER: Final = (
     b"HTTP/1.1 400 Bad Request\r\n"
     b"content-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 60\r\n"
+    b"content-length: 61\r\n"
     b"connection: close\r\n"
     b"\r\n"
     b"400 Bad Request: this port speaks HTTPS; use an https:// URL\n"
@@ -142,12 +142,13 @@ class TLSTransport(StreamTransport):
         except trio.BrokenResourceError as exc:
             self.broken = True
             cause = exc.__cause__
-            if isinstance(cause, ssl.SSLError) and cause.reason == "HTTP_REQUEST":
+            reason = cause.reason if isinstance(cause, ssl.SSLError) else None
+            if reason == "HTTP_REQUEST":
                 await self._answer_plain_http()
                 return "plain HTTP on the TLS port (answered 400)"
-            if isinstance(cause, ssl.SSLError):
-                return f"TLS handshake failed: {cause.reason or cause}"
-            return "TLS handshake failed: the client closed the connection"
+            if reason is None or reason == "UNEXPECTED_EOF_WHILE_READING":
+                return "TLS handshake failed: the client closed the connection"
+            return f"TLS handshake failed: {reason}"
         except trio.ClosedResourceError:
             self.broken = True
             return "TLS handshake failed: the connection was closed"
