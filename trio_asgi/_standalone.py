@@ -34,7 +34,7 @@ from typing import Any, Final, Protocol
 import trio
 
 from ._config import Config
-from ._errors import AppImportError, LifespanFailure, LifespanShutdownFailure
+from ._errors import AppImportError, ConfigError, LifespanFailure, LifespanShutdownFailure
 from ._types import ASGIApp
 
 if sys.version_info < (3, 11):  # pragma: no cover - the builtin from 3.11
@@ -131,12 +131,15 @@ async def serve_until_signalled(serve: ServeFunction, app: ASGIApp, config: Conf
 
     Error handling:
         :class:`~trio_asgi.AppImportError` (the app fits no interface),
-        :class:`~trio_asgi.LifespanFailure`, :class:`~trio_asgi.LifespanShutdownFailure`
+        :class:`~trio_asgi.ConfigError` (a TLS file cannot be used, systemd's variables are
+        malformed), :class:`~trio_asgi.LifespanFailure`, :class:`~trio_asgi.LifespanShutdownFailure`
         and :class:`OSError` from :func:`serve` are re-raised outside the nursery, so they
         reach the caller bare, not in an ``ExceptionGroup``.
     """
     shutdown = trio.Event()
-    failure: AppImportError | LifespanFailure | LifespanShutdownFailure | OSError | None = None
+    failure: (
+        AppImportError | ConfigError | LifespanFailure | LifespanShutdownFailure | OSError | None
+    ) = None
     with contextlib.ExitStack() as stack:
         signals = stack.enter_context(trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM))
         reload_trigger = None
@@ -150,7 +153,13 @@ async def serve_until_signalled(serve: ServeFunction, app: ASGIApp, config: Conf
                     await serve(
                         app, config, shutdown_trigger=shutdown.wait, reload_trigger=reload_trigger
                     )
-                except (AppImportError, LifespanFailure, LifespanShutdownFailure, OSError) as exc:
+                except (
+                    AppImportError,
+                    ConfigError,
+                    LifespanFailure,
+                    LifespanShutdownFailure,
+                    OSError,
+                ) as exc:
                     failure = exc
                 finally:
                     nursery.cancel_scope.cancel()  # the watcher is done too

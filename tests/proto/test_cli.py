@@ -945,3 +945,52 @@ def test_config_only_field_has_no_option(fake_serve: FakeServe) -> None:
 def test_without_a_runtime_the_command_serves_with_trio_asgi_serve() -> None:
     """The seam the tests above use (click's context object) defaults to the real server."""
     assert _cli.Runtime().serve is trio_asgi.serve
+
+
+def test_tls_options_map_to_config(fake_serve: FakeServe, app_module: str, tmp_path: Path) -> None:
+    args = [
+        "--ssl-certfile",
+        "cert.pem",
+        "--ssl-keyfile",
+        "key.pem",
+        "--ssl-ca-certs",
+        "ca.pem",
+        "--ssl-cert-reqs",
+        "optional",
+        "--ssl-ciphers",
+        "ECDHE+AESGCM",
+        "--tls-handshake-timeout",
+        "2.5",
+    ]
+    env = {"TRIO_ASGI_SSL_KEYFILE_PASSWORD": "secret"}
+    result = invoke([*args, "--app-dir", str(tmp_path), f"{app_module}:app"], env, serve=fake_serve)
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.config == Config(
+        ssl_certfile="cert.pem",
+        ssl_keyfile="key.pem",
+        ssl_keyfile_password="secret",
+        ssl_ca_certs="ca.pem",
+        ssl_cert_reqs="optional",
+        ssl_ciphers="ECDHE+AESGCM",
+        tls_handshake_timeout=2.5,
+    )
+    # With TLS files, the command hands serve() a reload trigger: SIGHUP.
+    assert fake_serve.reload_triggers[0] is not None
+
+
+def test_without_tls_files_sighup_is_not_taken(
+    fake_serve: FakeServe, app_module: str, tmp_path: Path
+) -> None:
+    result = invoke(["--app-dir", str(tmp_path), f"{app_module}:app"], serve=fake_serve)
+    assert result.exit_code == EXIT_OK, result.output
+    assert fake_serve.reload_triggers == [None]
+
+
+def test_a_tls_file_that_cannot_be_read_exits_2_naming_it(app_module: str, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.pem"
+    result = invoke(
+        ["--ssl-certfile", str(missing), "--app-dir", str(tmp_path), f"{app_module}:app"]
+    )
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert f"ssl_certfile '{missing}' cannot be read: No such file or directory" in result.output
+    assert "Traceback" not in result.output

@@ -303,6 +303,8 @@ def cli(
             graceful = trio.run(serve_until_signalled, runtime.serve, asgi_app, config)
         except AppImportError as exc:  # from serve(): the app fits no --interface
             raise click.ClickException(str(exc)) from exc
+        except ConfigError as exc:  # from serve(): a TLS file, systemd's variables
+            raise click.UsageError(str(exc), ctx) from exc
         except LifespanFailure as exc:
             raise _StartupFailure(f"application startup failed: {exc.message}") from exc
         except LifespanShutdownFailure as exc:
