@@ -315,7 +315,11 @@ def parse_wrk(output: str) -> Sample:
     return sample
 
 
-def run_load(scenario: Scenario, server: Server, duration: float, lua: Path) -> Sample:
+def run_load(
+    scenario: Scenario, server: Server, duration: float, lua: Path, scheme: str = "http"
+) -> Sample:
+    """One turn of ``scenario`` against ``server``; ``scheme`` is ``https`` for a TLS server
+    (``wrk`` only; ``bench/tls.py``)."""
     pin = ["taskset", "-c", CLIENT_CORE]
     if scenario.kind == "storm":
         command = [
@@ -360,7 +364,7 @@ def run_load(scenario: Scenario, server: Server, duration: float, lua: Path) -> 
             command += ["-H", "Connection: close"]
         if scenario.post:
             command += ["-s", str(lua)]
-        command.append(f"http://{HOST}:{server.port}{scenario.path}")
+        command.append(f"{scheme}://{HOST}:{server.port}{scenario.path}")
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=duration + 30, check=False
