@@ -29,6 +29,7 @@ shutdown cancels it as it cancels an idle connection's read.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Final
 
 import trio
@@ -39,7 +40,7 @@ from ._h11.reader import LINGER_TIMEOUT
 from ._h11.settings import HTTP11Settings
 from ._logging import error_logger, format_address
 from ._net.listeners import unix_address
-from ._net.proxy_protocol import Family, ProxyProtocolError, ProxyProtocolReader
+from ._net.proxy_protocol import Family, ProxyHeader, ProxyProtocolError, ProxyProtocolReader
 from ._net.tls import ServerTLS
 from ._net.tls_transport import TLSTransport
 from ._net.transport import Transport, open_transport
@@ -103,8 +104,8 @@ def open_connection(
     info = connection_info(stream, context)
     transport: Transport
     if tls is not None and is_tcp(stream):
-        prefixable = settings.proxy_protocol is not None
-        transport = TLSTransport(stream, tls, prefixable=prefixable)
+        assert isinstance(stream, trio.SocketStream)  # is_tcp
+        transport = TLSTransport(stream, tls)
         info = info._replace(scheme="https")
     else:
         transport = open_transport(stream)
@@ -139,13 +140,11 @@ async def handle_connection(connection: HTTP11Connection) -> None:
                 header_rest = await read_proxy_header(connection, trusted, nursery)
                 if header_rest is None:
                     return  # refused: the finally below closes it
-                initial = header_rest
-            if isinstance(transport, TLSTransport):
-                if initial:
-                    transport.unread(initial)  # the ClientHello's first bytes
-                    initial = b""
-                if not await start_tls(connection, transport, nursery):
-                    return
+                initial = header_rest  # b"" under TLS: the ClientHello stays in the socket
+            if isinstance(transport, TLSTransport) and not await start_tls(
+                connection, transport, nursery
+            ):
+                return
             connection.start_reader(nursery, initial)
     except Exception:  # noqa: BLE001 - a bug in one connection must not stop the server
         error_logger.exception(
@@ -184,17 +183,16 @@ async def read_proxy_header(
             format_address(client),
         )
         return None
-    reader = ProxyProtocolReader()
     transport = connection.transport
-    # Before TLS: read the socket itself, not through the TLS layer.
-    receive = (
-        transport.receive_plain if isinstance(transport, TLSTransport) else transport.receive_some
-    )
     header = None
     with connection.prelude_scope(nursery, connection.settings.request_header_timeout):
         try:
-            while header is None:
-                header = reader.feed(await receive())
+            if isinstance(transport, TLSTransport):
+                header = await _read_proxy_header_before_tls(transport)
+            else:
+                reader = ProxyProtocolReader()
+                while header is None:
+                    header = reader.feed(await transport.receive_some())
         except ProxyProtocolError as exc:
             if not connection.closing:
                 error_logger.debug(
@@ -221,6 +219,27 @@ async def read_proxy_header(
     if header.tls:  # v2 PP2_TYPE_SSL with PP2_CLIENT_SSL: the proxy terminated TLS
         connection.scheme = "https"  # and "wss" for a WebSocket
     return header.rest
+
+
+async def _read_proxy_header_before_tls(transport: TLSTransport) -> ProxyHeader:
+    """The PROXY header in the clear ahead of a TLS handshake, read exactly (its ``rest``
+    is then ``b""``: the bytes after it stay in the socket for OpenSSL).
+
+    Raises:
+        ProxyProtocolError: the header is malformed, or the connection ended before it.
+    """
+    found: list[ProxyHeader] = []
+
+    def parse(data: bytes) -> int | None:
+        header = ProxyProtocolReader().feed(data)  # the whole prefix so far, each time
+        if header is None:
+            return None
+        found.append(header)
+        return len(data) - len(header.rest)
+
+    if not await transport.read_plain_prefix(parse):
+        raise ProxyProtocolError("connection closed before a PROXY header")
+    return dataclasses.replace(found[-1], rest=b"")
 
 
 async def start_tls(

@@ -292,13 +292,7 @@ class SocketTransport(StreamTransport):
             raise ClientDisconnected("the client closed the connection")
         # Synchronous from here to the write: no other task can write in between, so no
         # lock is needed unless this write has to wait.
-        try:
-            written = os.write(self._fd, data)
-        except BlockingIOError:
-            written = 0
-        except OSError as exc:
-            self._failed()
-            raise ClientDisconnected("the client closed the connection") from exc
+        written = self._write_now(data)
         if written < len(data):
             # The send buffer is full (backpressure): the rest waits for it to drain,
             # under the lock so no other write can interleave.
@@ -314,6 +308,21 @@ class SocketTransport(StreamTransport):
             # run. The write that completes a response skips it: the app task is about
             # to end, which is a scheduling point anyway.
             await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def _write_now(self, data: bytes | memoryview) -> int:
+        """One write(2) of ``data``, without waiting: the bytes it took (0 if the send
+        buffer is full).
+
+        Raises:
+            ClientDisconnected: the write failed (the peer is gone); the transport is broken.
+        """
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            self._failed()
+            raise ClientDisconnected("the client closed the connection") from exc
 
     async def sendfile(self, fd: int, offset: int | None, count: int) -> int:
         if self.broken:
