@@ -1,9 +1,9 @@
 """TLS building blocks: the server context, certificate rotation, the ASGI TLS extension.
 
 Stdlib :mod:`ssl`, no trio (and ``cryptography``, imported on first use, for a client
-certificate's name): the connection seam wraps its stream in ``trio.SSLStream``
-with :attr:`ReloadableContext.current`'s context and, after the handshake, asks
-:func:`tls_extension` (given the ``SSLStream``) for the scope's ``extensions["tls"]``.
+certificate's name): the connection seam wraps its socket (``_net/tls_transport.py``) with
+:attr:`ReloadableContext.current`'s context and, after the handshake, asks
+:func:`tls_extension` (given the ``ssl.SSLSocket``) for the scope's ``extensions["tls"]``.
 
 - :class:`TLSSettings` holds uvicorn's options (``--ssl-certfile``, ``--ssl-keyfile``,
   ``--ssl-keyfile-password``, ``--ssl-ca-certs``, ``--ssl-cert-reqs``, ``--ssl-ciphers``);
@@ -25,8 +25,8 @@ with :attr:`ReloadableContext.current`'s context and, after the handshake, asks
   ``client_cert_chain``
       the certificates the client sent, leaf first, as PEM. Python before 3.13 exposes only
       the leaf (``getpeercert(binary_form=True)``), so the list has at most one entry there;
-      3.13's ``SSLObject.get_unverified_chain()`` gives the whole chain as sent (not
-      forwarded by ``trio.SSLStream``: pass its SSL object for it).
+      3.13's ``get_unverified_chain()`` (``ssl.SSLSocket``, ``ssl.SSLObject``) gives the
+      whole chain as sent.
   ``client_cert_name``
       the leaf's Subject as an RFC 4514 string, as ``cryptography`` writes it (see
       :func:`subject_rfc4514`), or None without a client certificate. The spec asks for it
@@ -341,8 +341,9 @@ class ReloadableContext:
 
 
 class TLSPeer(Protocol):
-    """What :func:`tls_extension` asks of a connection: an :class:`ssl.SSLObject`, or a
-    ``trio.SSLStream``, which forwards these to its own after the handshake."""
+    """What :func:`tls_extension` asks of a connection: an :class:`ssl.SSLSocket` (what
+    ``TLSTransport`` drives), an :class:`ssl.SSLObject`, or a ``trio.SSLStream``, which
+    forwards these to its own after the handshake."""
 
     def version(self) -> str | None: ...
 
@@ -388,13 +389,15 @@ def tls_extension(peer: TLSPeer, server: ServerTLS) -> dict[str, object]:
 def _client_chain(peer: TLSPeer) -> list[bytes]:
     """The client's certificates as DER, leaf first ([] without a client certificate).
 
-    The whole chain only from an :class:`ssl.SSLObject` on Python 3.13 and later
-    (``get_unverified_chain``, which ``trio.SSLStream`` does not forward); else the leaf.
+    The whole chain only from an :class:`ssl.SSLSocket` or :class:`ssl.SSLObject` on Python
+    3.13 and later (``get_unverified_chain``); else the leaf.
     """
     leaf = peer.getpeercert(binary_form=True)
     if leaf is None:
         return []
-    if sys.version_info >= (3, 13) and isinstance(peer, ssl.SSLObject):  # pragma: no cover
+    if sys.version_info >= (3, 13) and isinstance(
+        peer, (ssl.SSLSocket, ssl.SSLObject)
+    ):  # pragma: no cover
         chain = list(peer.get_unverified_chain())
         return chain if chain and chain[0] == leaf else [leaf, *chain]
     return [leaf]

@@ -1,15 +1,17 @@
-"""The byte transport under one connection: the only ``os.read``/``os.write`` in trio-asgi.
+"""The byte transport under one connection: the only ``os.read``/``os.write`` in trio-asgi
+(with ``tls_transport.py``, whose ``TLSTransport`` subclasses :class:`SocketTransport`).
 
 A connection driver (HTTP/1.1 today) reads and writes through a :class:`Transport` and
-never looks at what is underneath. :func:`open_transport` picks one of two:
+never looks at what is underneath. :func:`open_transport` picks one of two (a TLS listener's
+connections get ``_net/tls_transport.TLSTransport``, from the connection seam):
 
 - :class:`SocketTransport` for a plain TCP :class:`trio.SocketStream` on POSIX: the
   descriptor is read with ``os.read`` after ``trio.lowlevel.wait_readable`` and written with
   ``os.write``, skipping ``SocketStream``'s per-call machinery on the hot path
   (docs/performance.md measures why); the write lock is taken only when a write has to
   wait, and the FIN is one synchronous ``shutdown(SHUT_WR)``.
-- :class:`StreamTransport` for any other :class:`trio.abc.Stream` (TLS, Unix sockets,
-  memory streams in tests): ``receive_some``/``send_all`` under a write lock.
+- :class:`StreamTransport` for any other :class:`trio.abc.Stream` (Unix sockets, memory
+  streams in tests): ``receive_some``/``send_all`` under a write lock.
 
 Both keep the same rules:
 
