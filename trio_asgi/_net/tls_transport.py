@@ -222,7 +222,8 @@ class TLSTransport(SocketTransport):
 
     def _write_now(self, data: bytes | memoryview) -> int:
         tls = self._ssl
-        if tls is None:
+        if tls is None or self.closed:
+            # Never past a close: an unwrapped SSLSocket would send the bytes in the clear.
             raise ClientDisconnected(_GONE)
         try:
             return tls.send(data)
