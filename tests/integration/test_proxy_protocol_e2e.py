@@ -457,3 +457,60 @@ async def test_behind_haproxy_terminating_tls_send_proxy_v2_ssl(
         "scheme": "https",
     }
     await server.shutdown()
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="needs haproxy on PATH (the haproxy package)")
+async def test_behind_haproxy_passing_tls_through_to_the_server(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """docs/deploy/haproxy.cfg (TCP mode, ``send-proxy-v2``) in front of a server that ends
+    TLS itself (``--proxy-protocol --ssl-certfile``): the PROXY header comes in the clear,
+    then the client's own TLS bytes, which the server reads after the header; the scope
+    says ``https`` and names the client HAProxy saw."""
+    assert HAPROXY is not None
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(certfile))
+    leaf.private_key_pem.write_to_path(str(keyfile))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    server = await start_server(
+        nursery,
+        scheme_app,
+        proxy_protocol=True,
+        ssl_certfile=str(certfile),
+        ssl_keyfile=str(keyfile),
+    )
+    with socket.socket() as front:
+        front.bind(("127.0.0.1", 0))
+        front.listen(16)
+        front_port = front.getsockname()[1]
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(haproxy_config(front.fileno(), server.port))
+        async with trio.open_nursery() as haproxy:
+            haproxy.start_soon(
+                partial(
+                    trio.run_process,
+                    [HAPROXY, "-db", "-f", str(config)],
+                    pass_fds=(front.fileno(),),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
+            )
+            tcp = await trio.open_tcp_stream("127.0.0.1", front_port)
+            own = tcp.socket.getsockname()
+            stream = trio.SSLStream(tcp, client_context, server_hostname="localhost")
+            try:
+                response = await H11Client(stream).request()
+            finally:
+                await trio.aclose_forcefully(stream)
+            haproxy.cancel_scope.cancel()  # run_process kills haproxy
+    assert response.status == 200
+    assert json.loads(response.body) == {
+        "client": [own[0], own[1]],
+        "server": ["127.0.0.1", front_port],
+        "scheme": "https",
+    }
+    await server.shutdown()
