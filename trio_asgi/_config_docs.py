@@ -79,7 +79,7 @@ def option_table() -> str:
             flag = f"`{cli_flag(name)}`"
             if hints[name] is bool:
                 flag += f" / `--no-{cli_flag(name)[2:]}`"
-            env = f"`{envvar(name)}`"
+            env = ", ".join(f"`{each}`" for each in (envvar(name), *option.extra_envvars))
         cells = (
             f"`{name}`",
             flag,

@@ -51,7 +51,9 @@ def test_table_names_the_commands_real_options_and_environment_variables() -> No
     for param in _cli.cli.params:
         if isinstance(param, click.Option) and param.name in rows:
             flags = " / ".join(f"`{flag}`" for flag in [*param.opts, *param.secondary_opts])
-            expected[param.name] = [flags, f"`{_cli.ENVVAR_PREFIX}_{param.name.upper()}`"]
+            envvars = param.envvar or f"{_cli.ENVVAR_PREFIX}_{param.name.upper()}"
+            names = [envvars] if isinstance(envvars, str) else list(envvars)
+            expected[param.name] = [flags, ", ".join(f"`{name}`" for name in names)]
     expected["body_buffer_size"] = ["none", "none"]  # Config only
     expected["ssl_context"] = ["none", "none"]  # Config only
     assert rows == expected

@@ -208,7 +208,8 @@ class NetworkFields:
         metadata=_option(
             cli_help="Peers trusted to send proxy headers: comma list of IPs, CIDRs, unix, or *.",
             extra_envvars=("FORWARDED_ALLOW_IPS",),
-            meaning="IPs, CIDRs, `unix` (Unix-socket peers) or `*`; also `FORWARDED_ALLOW_IPS`.",
+            meaning="IPs, CIDRs, `unix` (Unix-socket peers) or `*`; `FORWARDED_ALLOW_IPS` "
+            "(uvicorn's) is read after `TRIO_ASGI_FORWARDED_ALLOW_IPS`.",
         ),
     )
     proxy_protocol: bool = field(
