@@ -122,16 +122,18 @@ class TLSTransport(SocketTransport):
                 return b""  # EOF
             data = consumed + peeked
             length = parse(data)
-            if length is None:
+            try:
+                if length is not None:
+                    sock.recv(length - len(consumed))  # bytes already waiting: never blocks
+                    return data[:length]
                 # All of it belongs to the prefix: take it, so the socket stops being
                 # readable until more arrives.
                 sock.recv(len(peeked))
-                consumed = data
-                if len(consumed) >= PEEK_SIZE:
-                    return b""
-                continue
-            sock.recv(length - len(consumed))  # bytes already waiting: never blocks
-            return data[:length]
+            except OSError:  # reset by the peer
+                return b""
+            consumed = data
+            if len(consumed) >= PEEK_SIZE:
+                return b""
 
     async def handshake(self) -> str | None:
         """Run the TLS handshake; None when it completed (:attr:`extension` is then set),
