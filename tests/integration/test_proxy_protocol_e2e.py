@@ -19,9 +19,10 @@ import socket
 import ssl
 import struct
 import subprocess
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import trio
@@ -351,6 +352,7 @@ async def test_option_off_a_proxy_line_is_a_bad_request(nursery: trio.Nursery) -
 
 
 HAPROXY = shutil.which("haproxy")
+T = TypeVar("T")
 
 
 def haproxy_config(fd: int, port: int) -> str:
@@ -364,20 +366,19 @@ def haproxy_config(fd: int, port: int) -> str:
     )
 
 
-@pytest.mark.skipif(HAPROXY is None, reason="needs haproxy on PATH (the haproxy package)")
-async def test_behind_haproxy_send_proxy_v2(nursery: trio.Nursery, tmp_path: Path) -> None:
-    """HAProxy in TCP mode with ``send-proxy-v2`` (docs/deploy/haproxy.cfg): the scope names
-    the client HAProxy saw and the address it was reached on, not HAProxy's own connection.
-    HAProxy listens on a socket the test bound (``fd@N``), so a connection queues until it
-    accepts: no polling."""
+async def through_haproxy(
+    tmp_path: Path, config_for: Callable[[int], str], request: Callable[[int], Awaitable[T]]
+) -> tuple[T, int]:
+    """Run HAProxy with ``config_for(fd)`` listening on a socket this test bound (``fd@N``:
+    a connection queues until HAProxy accepts it, so no polling), await ``request(port)``
+    against it, stop HAProxy; returns what ``request`` returned and HAProxy's port."""
     assert HAPROXY is not None
-    server = await start_server(nursery, address_app, proxy_protocol=True)
     with socket.socket() as front:
         front.bind(("127.0.0.1", 0))
         front.listen(16)
         front_port = front.getsockname()[1]
         config = tmp_path / "haproxy.cfg"
-        config.write_text(haproxy_config(front.fileno(), server.port))
+        config.write_text(config_for(front.fileno()))
         async with trio.open_nursery() as haproxy:
             haproxy.start_soon(
                 partial(
@@ -389,8 +390,35 @@ async def test_behind_haproxy_send_proxy_v2(nursery: trio.Nursery, tmp_path: Pat
                     check=False,
                 )
             )
-            seen, own = await proxied_request(front_port, b"")
+            result = await request(front_port)
             haproxy.cancel_scope.cancel()  # run_process kills haproxy
+    return result, front_port
+
+
+async def https_request(port: int, context: ssl.SSLContext) -> tuple[Any, tuple[str, int]]:
+    """One request over TLS to ``port``: the response and the client's own address."""
+    tcp = await trio.open_tcp_stream("127.0.0.1", port)
+    own = tcp.socket.getsockname()
+    stream = trio.SSLStream(tcp, context, server_hostname="localhost")
+    try:
+        response = await H11Client(stream).request()
+    finally:
+        await trio.aclose_forcefully(stream)
+    return response, (own[0], own[1])
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="needs haproxy on PATH (the haproxy package)")
+async def test_behind_haproxy_send_proxy_v2(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """HAProxy in TCP mode with ``send-proxy-v2`` (docs/deploy/haproxy.cfg): the scope names
+    the client HAProxy saw and the address it was reached on, not HAProxy's own connection.
+    HAProxy listens on a socket the test bound (``fd@N``), so a connection queues until it
+    accepts: no polling."""
+    server = await start_server(nursery, address_app, proxy_protocol=True)
+    (seen, own), front_port = await through_haproxy(
+        tmp_path,
+        lambda fd: haproxy_config(fd, server.port),
+        lambda port: proxied_request(port, b""),
+    )
     assert seen == {"client": list(own), "server": ["127.0.0.1", front_port]}
     await server.shutdown()
 
@@ -418,38 +446,17 @@ async def test_behind_haproxy_terminating_tls_send_proxy_v2_ssl(
     """HAProxy terminates TLS (``bind ... ssl crt``, a trustme certificate and key in one
     PEM) and sends ``send-proxy-v2-ssl``: its PP2_TYPE_SSL TLV says the client spoke TLS,
     so the plain-TCP app sees scheme ``https``, and the client HAProxy saw."""
-    assert HAPROXY is not None
     ca = trustme.CA()
     pem = tmp_path / "haproxy.pem"
     ca.issue_cert("localhost").private_key_and_cert_chain_pem.write_to_path(str(pem))
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
     server = await start_server(nursery, scheme_app, proxy_protocol=True)
-    with socket.socket() as front:
-        front.bind(("127.0.0.1", 0))
-        front.listen(16)
-        front_port = front.getsockname()[1]
-        config = tmp_path / "haproxy.cfg"
-        config.write_text(HAPROXY_TLS_CONFIG.format(fd=front.fileno(), pem=pem, port=server.port))
-        async with trio.open_nursery() as haproxy:
-            haproxy.start_soon(
-                partial(
-                    trio.run_process,
-                    [HAPROXY, "-db", "-f", str(config)],
-                    pass_fds=(front.fileno(),),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    check=False,
-                )
-            )
-            tcp = await trio.open_tcp_stream("127.0.0.1", front_port)
-            own = tcp.socket.getsockname()
-            stream = trio.SSLStream(tcp, client_context, server_hostname="localhost")
-            try:
-                response = await H11Client(stream).request()
-            finally:
-                await trio.aclose_forcefully(stream)
-            haproxy.cancel_scope.cancel()  # run_process kills haproxy
+    (response, own), front_port = await through_haproxy(
+        tmp_path,
+        lambda fd: HAPROXY_TLS_CONFIG.format(fd=fd, pem=pem, port=server.port),
+        lambda port: https_request(port, client_context),
+    )
     assert response.status == 200
     assert json.loads(response.body) == {
         "client": [own[0], own[1]],
@@ -467,7 +474,6 @@ async def test_behind_haproxy_passing_tls_through_to_the_server(
     TLS itself (``--proxy-protocol --ssl-certfile``): the PROXY header comes in the clear,
     then the client's own TLS bytes, which the server reads after the header; the scope
     says ``https`` and names the client HAProxy saw."""
-    assert HAPROXY is not None
     ca = trustme.CA()
     leaf = ca.issue_cert("localhost")
     certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -482,31 +488,11 @@ async def test_behind_haproxy_passing_tls_through_to_the_server(
         ssl_certfile=str(certfile),
         ssl_keyfile=str(keyfile),
     )
-    with socket.socket() as front:
-        front.bind(("127.0.0.1", 0))
-        front.listen(16)
-        front_port = front.getsockname()[1]
-        config = tmp_path / "haproxy.cfg"
-        config.write_text(haproxy_config(front.fileno(), server.port))
-        async with trio.open_nursery() as haproxy:
-            haproxy.start_soon(
-                partial(
-                    trio.run_process,
-                    [HAPROXY, "-db", "-f", str(config)],
-                    pass_fds=(front.fileno(),),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    check=False,
-                )
-            )
-            tcp = await trio.open_tcp_stream("127.0.0.1", front_port)
-            own = tcp.socket.getsockname()
-            stream = trio.SSLStream(tcp, client_context, server_hostname="localhost")
-            try:
-                response = await H11Client(stream).request()
-            finally:
-                await trio.aclose_forcefully(stream)
-            haproxy.cancel_scope.cancel()  # run_process kills haproxy
+    (response, own), front_port = await through_haproxy(
+        tmp_path,
+        lambda fd: haproxy_config(fd, server.port),
+        lambda port: https_request(port, client_context),
+    )
     assert response.status == 200
     assert json.loads(response.body) == {
         "client": [own[0], own[1]],

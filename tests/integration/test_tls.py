@@ -27,7 +27,7 @@ import trio
 import trustme
 from websockets.sync.client import connect
 
-from tests.helpers import error_records, make_config, start_server
+from tests.helpers import error_records, make_config, read_until_eof, start_server
 from trio_asgi import serve
 from trio_asgi._h11.reader import LINGER_TIMEOUT
 
@@ -272,19 +272,23 @@ async def test_a_stalled_handshake_is_cut_while_another_client_is_served(
     assert error_records(caplog) == []
 
 
+async def send_in_the_clear(port: int, data: bytes) -> bytes:
+    """Send ``data`` to the TLS port without TLS; what comes back until the server closes."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(data)
+    with trio.fail_after(5):
+        answer = await read_until_eof(stream)
+    await stream.aclose()
+    return answer
+
+
 async def test_plain_http_on_the_tls_port_gets_a_400_that_says_https(
     tls: TLSFiles, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="trio_asgi")
     async with trio.open_nursery() as nursery:
         server = await start_server(nursery, scope_app, **tls.config())
-        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
-        await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        answer = b""
-        with trio.fail_after(5):
-            while chunk := await stream.receive_some(4096):
-                answer += chunk
-        await stream.aclose()
+        answer = await send_in_the_clear(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         await server.shutdown()
     assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert b"use an https:// URL" in answer
@@ -298,12 +302,7 @@ async def test_garbage_instead_of_a_handshake_is_one_debug_line(
     caplog.set_level(logging.DEBUG, logger="trio_asgi")
     async with trio.open_nursery() as nursery:
         server = await start_server(nursery, scope_app, **tls.config())
-        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
-        await stream.send_all(b"\x16\x03\x01\x00\x05hello" + bytes(range(256)))
-        with trio.fail_after(5):
-            while await stream.receive_some(4096):
-                pass
-        await stream.aclose()
+        await send_in_the_clear(server.port, b"\x16\x03\x01\x00\x05hello" + bytes(range(256)))
         seen = await get_json(https_url(server.port), tls.client_context())
         await server.shutdown()
     assert seen["scheme"] == "https"
@@ -499,19 +498,13 @@ async def test_reload_trigger_swaps_the_certificate_for_new_connections(
 
 
 async def open_tls_stream(port: int, tls: TLSFiles) -> trio.SSLStream[trio.SocketStream]:
-    """A client TLS stream in this Trio run (so wait_all_tasks_blocked sees both ends)."""
+    """A client TLS stream in this Trio run (so wait_all_tasks_blocked sees both ends).
+    Reading it to the end (``read_until_eof``) proves the server's close_notify: a bare EOF
+    raises ``trio.BrokenResourceError``."""
     raw = await trio.open_tcp_stream("127.0.0.1", port)
     stream = trio.SSLStream(raw, tls.client_context(), server_hostname="127.0.0.1")
     await stream.do_handshake()
     return stream
-
-
-async def read_to_close_notify(stream: trio.SSLStream[trio.SocketStream]) -> bytes:
-    """Everything until the server's close_notify (a bare EOF raises BrokenResourceError)."""
-    data = bytearray()
-    while chunk := await stream.receive_some(65536):
-        data += chunk
-    return bytes(data)
 
 
 async def test_downloads_are_backpressured_under_tls(tls: TLSFiles) -> None:
@@ -534,7 +527,7 @@ async def test_downloads_are_backpressured_under_tls(tls: TLSFiles) -> None:
         await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         await trio.testing.wait_all_tasks_blocked()
         held_back = sent[0]
-        received = await read_to_close_notify(stream)
+        received = await read_until_eof(stream)
         await stream.aclose()
         await server.shutdown()
     assert held_back < total // 4  # the app waited for the client, at most socket buffers
@@ -549,7 +542,7 @@ async def test_an_idle_tls_connection_ends_at_the_keep_alive_timeout(tls: TLSFil
         await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         started = trio.current_time()
         with trio.fail_after(5):
-            received = await read_to_close_notify(stream)
+            received = await read_until_eof(stream)
         idle = trio.current_time() - started
         await stream.aclose()
         await server.shutdown()
@@ -564,7 +557,7 @@ async def test_a_slow_request_head_gets_408_under_tls(tls: TLSFiles) -> None:
         await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the head never ends
         started = trio.current_time()
         with trio.fail_after(5):
-            received = await read_to_close_notify(stream)
+            received = await read_until_eof(stream)
         waited = trio.current_time() - started
         await stream.aclose()
         await server.shutdown()
