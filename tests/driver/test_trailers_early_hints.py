@@ -92,6 +92,14 @@ async def test_trailers_sent_after_the_last_chunk_when_the_client_says_te_traile
     assert list(end.headers) == [(b"x-checksum", b"abc"), (b"server-timing", b"db;dur=53")]
 
 
+async def test_trailers_on_a_higher_http_1_minor_version_served_as_1_1() -> None:
+    # RFC 9110 section 2.5: HTTP/1.2 is served as 1.1, so its body can be chunked and the
+    # trailers the scope advertised reach the client.
+    raw = await serve_one(trailers_app, raw_request(http_version=b"1.2", headers=TE_CLOSE))
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert raw.endswith(b"0\r\nx-checksum: abc\r\nServer-Timing: db;dur=53\r\n\r\n")
+
+
 async def test_trailers_dropped_without_te_trailers(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="trio_asgi.error"):
         raw = await serve_one(trailers_app, raw_request(headers=CLOSE))

@@ -61,8 +61,9 @@ class ResponseWriter:
             ``Connection`` headers. A ``Transfer-Encoding`` from the caller must already be
             removed (the server chooses the framing).
         request_method: the request's method; ``b"HEAD"`` means no body.
-        http_version: the request's version, ``b"1.1"`` or ``b"1.0"``; ``None`` for a request
-            that could not be parsed (treated as HTTP/1.0: no chunked encoding).
+        http_version: the request's version, ``b"1.0"``, ``b"1.1"`` or a higher ``b"1.x"``
+            (chunked as 1.1); ``None`` for a request that could not be parsed (treated as
+            HTTP/1.0: no chunked encoding).
         keep_alive: the connection may serve another request after this one.
         defaults: headers the server adds (``Date``, ``Server``), written first. They are
             the server's own, valid by construction, so they are not checked again; they
@@ -118,7 +119,8 @@ class ResponseWriter:
             if content_length is not None:
                 if not self.no_body:
                     self._remaining = int(content_length)
-            elif http_version == b"1.1":
+            elif http_version is not None and http_version >= b"1.1":
+                # A higher 1.x is served as 1.1 (RFC 9110 section 2.5): chunked it can read.
                 extra.append(_CHUNKED)
                 self._chunked = not self.no_body
             elif request_method != b"HEAD":

@@ -81,7 +81,7 @@ def http_extensions(http_version: bytes) -> dict[str, Any]:
     """The ``extensions`` of an ``http`` scope for a request of ``http_version``: a new dict
     each time (the app may change it). ``http.response.pathsend`` and
     ``http.response.zerocopysend`` (``files.py``) on every request; ``http.response.trailers``
-    and ``http.response.early_hint`` on HTTP/1.1 only."""
+    and ``http.response.early_hint`` on HTTP/1.1 (and a higher 1.x, served as 1.1) only."""
     if http_version == b"1.0":
         return {PATHSEND: {}, ZEROCOPYSEND: {}}
     return {PATHSEND: {}, ZEROCOPYSEND: {}, TRAILERS: {}, EARLY_HINT: {}}
