@@ -85,8 +85,13 @@ def test_client_certificates_need_the_tls_extra(monkeypatch: pytest.MonkeyPatch)
     hint = r"pip install '\.\[tls\]' in a checkout of trio-asgi, else pip install cryptography"
     with pytest.raises(ConfigError, match=hint):
         Config(ssl_certfile="c.pem", ssl_ca_certs="ca.pem", ssl_cert_reqs="required")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.verify_mode = ssl.CERT_REQUIRED
+    with pytest.raises(ConfigError, match=r"ssl_context\.verify_mode asks for client certificates"):
+        Config(ssl_context=context)
     # Without client certificates, cryptography is not needed.
     assert Config(ssl_certfile="c.pem", ssl_ca_certs="ca.pem").ssl_cert_reqs == "none"
+    assert Config(ssl_context=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)).tls_enabled
 
 
 def test_client_certificates_with_the_extra_installed() -> None:

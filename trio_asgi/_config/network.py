@@ -272,6 +272,8 @@ class NetworkFields:
                 raise ConfigError(
                     f"ssl_context is used as it is: set {', '.join(given)} on it instead"
                 )
+            if context.verify_mode != ssl.CERT_NONE:
+                _check_client_cert_names("ssl_context.verify_mode asks for client certificates")
             return
         if self.ssl_certfile is None:
             given = [name for name in _SSL_FILES if getattr(self, name) is not None]
@@ -286,8 +288,12 @@ class NetworkFields:
                     f"ssl_cert_reqs={self.ssl_cert_reqs!r} needs ssl_ca_certs: the PEM file "
                     "of the CAs that sign the client certificates to accept"
                 )
-            if find_spec("cryptography") is None:
-                raise ConfigError(
-                    f"ssl_cert_reqs={self.ssl_cert_reqs!r} needs cryptography to name client "
-                    f"certificates: {CLIENT_CERT_EXTRA}"
-                )
+            _check_client_cert_names(f"ssl_cert_reqs={self.ssl_cert_reqs!r}")
+
+
+def _check_client_cert_names(what: str) -> None:
+    """Client certificates are named (RFC 4514) by cryptography: refuse ``what`` without it."""
+    if find_spec("cryptography") is None:
+        raise ConfigError(
+            f"{what}: naming client certificates needs cryptography: {CLIENT_CERT_EXTRA}"
+        )
