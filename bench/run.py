@@ -823,13 +823,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     default = [*QUICK, "rss"] if args.quick else keys
     args.scenarios = args.scenarios.split(",") if args.scenarios else default
     args.servers = args.servers.split(",") if args.servers else SERVERS
-    if unknown := set(args.scenarios) - set(keys):
+    check_selection(parser, args, keys, SERVERS)
+    return args
+
+
+def check_selection(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    scenarios: list[str],
+    servers: list[str],
+) -> None:
+    """Exit with a usage error for an unknown scenario or server, or bad rounds/duration
+    (shared with bench/tls.py)."""
+    if unknown := set(args.scenarios) - set(scenarios):
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    if unknown := set(args.servers) - set(SERVERS):
+    if unknown := set(args.servers) - set(servers):
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
     if args.rounds < 1 or args.duration <= 0:
         parser.error("--rounds must be at least 1 and --duration positive")
-    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -556,12 +556,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     else:
         args.scenarios = args.scenarios.split(",") if args.scenarios else [c.key for c in CASES]
     args.servers = args.servers.split(",") if args.servers else SERVERS
-    if unknown := set(args.scenarios) - {c.key for c in CASES}:
-        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    if unknown := set(args.servers) - set(SERVERS):
-        parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
-    if args.rounds < 1 or args.duration <= 0:
-        parser.error("--rounds must be at least 1 and --duration positive")
+    shared.check_selection(parser, args, [c.key for c in CASES], list(SERVERS))
     return args
 
 

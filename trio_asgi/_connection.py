@@ -29,7 +29,6 @@ shutdown cancels it as it cancels an idle connection's read.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Final
 
 import trio
@@ -228,18 +227,16 @@ async def _read_proxy_header_before_tls(transport: TLSTransport) -> ProxyHeader:
     Raises:
         ProxyProtocolError: the header is malformed, or the connection ended before it.
     """
-    found: list[ProxyHeader] = []
 
     def parse(data: bytes) -> int | None:
         header = ProxyProtocolReader().feed(data)  # the whole prefix so far, each time
-        if header is None:
-            return None
-        found.append(header)
-        return len(data) - len(header.rest)
+        return None if header is None else len(data) - len(header.rest)
 
-    if not await transport.read_plain_prefix(parse):
+    prefix = await transport.read_plain_prefix(parse)
+    header = ProxyProtocolReader().feed(prefix) if prefix else None
+    if header is None:
         raise ProxyProtocolError("connection closed before a PROXY header")
-    return dataclasses.replace(found[-1], rest=b"")
+    return header  # exactly the prefix: its rest is b""
 
 
 async def start_tls(
